@@ -1,0 +1,470 @@
+//! Rust-typed PKCS#11 values shared by the engine, the C ABI layer and the daemon protocol.
+//!
+//! Integer aliases and constants come from cryptoki-sys; no struct here carries a pointer.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use crate::error::{Code, Result};
+
+/// How an attribute's value is encoded in a CK_ATTRIBUTE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrKind {
+    /// CK_BBOOL: exactly one byte.
+    Bool,
+    /// CK_ULONG (and its aliases): exactly `sizeof(CK_ULONG)` bytes.
+    Ulong,
+    /// A byte string (also UTF-8 text, big integers, DER, CK_DATE).
+    Bytes,
+    /// An array of CK_ATTRIBUTE (CKA_WRAP_TEMPLATE and friends).
+    Template,
+    /// An array of CK_MECHANISM_TYPE (CKA_ALLOWED_MECHANISMS).
+    Mechanisms,
+}
+
+/// The encoding of every attribute type the token understands; unknown types are `Bytes`
+/// here and refused by the object rules where they matter.
+pub fn attr_kind(ty: CK_ATTRIBUTE_TYPE) -> AttrKind {
+    match ty {
+        CKA_TOKEN
+        | CKA_PRIVATE
+        | CKA_TRUSTED
+        | CKA_SENSITIVE
+        | CKA_ENCRYPT
+        | CKA_DECRYPT
+        | CKA_WRAP
+        | CKA_UNWRAP
+        | CKA_SIGN
+        | CKA_SIGN_RECOVER
+        | CKA_VERIFY
+        | CKA_VERIFY_RECOVER
+        | CKA_DERIVE
+        | CKA_EXTRACTABLE
+        | CKA_LOCAL
+        | CKA_NEVER_EXTRACTABLE
+        | CKA_ALWAYS_SENSITIVE
+        | CKA_MODIFIABLE
+        | CKA_COPYABLE
+        | CKA_DESTROYABLE
+        | CKA_ALWAYS_AUTHENTICATE
+        | CKA_WRAP_WITH_TRUSTED
+        | CKA_RESET_ON_INIT
+        | CKA_HAS_RESET
+        | CKA_COLOR
+        | CKA_OTP_USER_FRIENDLY_MODE => AttrKind::Bool,
+        CKA_CLASS
+        | CKA_KEY_TYPE
+        | CKA_CERTIFICATE_TYPE
+        | CKA_CERTIFICATE_CATEGORY
+        | CKA_JAVA_MIDP_SECURITY_DOMAIN
+        | CKA_NAME_HASH_ALGORITHM
+        | CKA_MODULUS_BITS
+        | CKA_VALUE_BITS
+        | CKA_VALUE_LEN
+        | CKA_KEY_GEN_MECHANISM
+        | CKA_PRIME_BITS
+        | CKA_SUB_PRIME_BITS
+        | CKA_HW_FEATURE_TYPE
+        | CKA_MECHANISM_TYPE
+        | CKA_PROFILE_ID
+        | CKA_PIXEL_X
+        | CKA_PIXEL_Y
+        | CKA_RESOLUTION
+        | CKA_CHAR_ROWS
+        | CKA_CHAR_COLUMNS
+        | CKA_BITS_PER_PIXEL => AttrKind::Ulong,
+        CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => AttrKind::Template,
+        CKA_ALLOWED_MECHANISMS => AttrKind::Mechanisms,
+        _ => AttrKind::Bytes,
+    }
+}
+
+/// An attribute value, decoded by kind.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AttrValue {
+    /// CK_BBOOL.
+    Bool(bool),
+    /// CK_ULONG.
+    Ulong(CK_ULONG),
+    /// Bytes; zeroized on drop because they may be key material.
+    Bytes(Zeroizing<Vec<u8>>),
+    /// A nested template.
+    Template(Vec<Attribute>),
+    /// A list of mechanisms.
+    Mechanisms(Vec<CK_MECHANISM_TYPE>),
+}
+
+impl AttrValue {
+    /// A byte-string value.
+    pub fn bytes(b: impl Into<Vec<u8>>) -> AttrValue {
+        AttrValue::Bytes(Zeroizing::new(b.into()))
+    }
+}
+
+/// Values are never printed: they may be secret.
+impl fmt::Debug for AttrValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrValue::Bool(b) => write!(f, "Bool({b})"),
+            AttrValue::Ulong(u) => write!(f, "Ulong({u:#x})"),
+            AttrValue::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+            AttrValue::Template(t) => write!(f, "Template({t:?})"),
+            AttrValue::Mechanisms(m) => write!(f, "Mechanisms({m:x?})"),
+        }
+    }
+}
+
+/// One attribute: type and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    /// CKA_ type.
+    pub ty: CK_ATTRIBUTE_TYPE,
+    /// Its value.
+    pub value: AttrValue,
+}
+
+impl Attribute {
+    /// A boolean attribute.
+    pub fn bool(ty: CK_ATTRIBUTE_TYPE, v: bool) -> Attribute {
+        Attribute {
+            ty,
+            value: AttrValue::Bool(v),
+        }
+    }
+    /// A CK_ULONG attribute.
+    pub fn ulong(ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Attribute {
+        Attribute {
+            ty,
+            value: AttrValue::Ulong(v),
+        }
+    }
+    /// A byte-string attribute.
+    pub fn bytes(ty: CK_ATTRIBUTE_TYPE, v: impl Into<Vec<u8>>) -> Attribute {
+        Attribute {
+            ty,
+            value: AttrValue::bytes(v),
+        }
+    }
+}
+
+/// A set of attributes keyed by type: the contents of an object, or a validated template.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attrs(pub BTreeMap<CK_ATTRIBUTE_TYPE, AttrValue>);
+
+impl Attrs {
+    /// An empty set.
+    pub fn new() -> Attrs {
+        Attrs(BTreeMap::new())
+    }
+
+    /// Build from a template; a type given twice with different values is
+    /// CKR_TEMPLATE_INCONSISTENT, twice with the same value counts once.
+    pub fn from_template(template: Vec<Attribute>) -> Result<Attrs> {
+        let mut map = BTreeMap::new();
+        for a in template {
+            if let Some(prev) = map.get(&a.ty) {
+                if *prev != a.value {
+                    return Err(Code::TemplateInconsistent.err(format!(
+                        "attribute {:#x} given twice with different values",
+                        a.ty
+                    )));
+                }
+                continue;
+            }
+            map.insert(a.ty, a.value);
+        }
+        Ok(Attrs(map))
+    }
+
+    /// The value of `ty`, if present.
+    pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&AttrValue> {
+        self.0.get(&ty)
+    }
+    /// Set `ty`.
+    pub fn set(&mut self, ty: CK_ATTRIBUTE_TYPE, v: AttrValue) {
+        self.0.insert(ty, v);
+    }
+    /// Whether `ty` is present.
+    pub fn has(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        self.0.contains_key(&ty)
+    }
+    /// A boolean attribute; `None` when absent or of another kind.
+    pub fn get_bool(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
+        match self.0.get(&ty) {
+            Some(AttrValue::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+    /// A CK_ULONG attribute; `None` when absent or of another kind.
+    pub fn get_ulong(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
+        match self.0.get(&ty) {
+            Some(AttrValue::Ulong(u)) => Some(*u),
+            _ => None,
+        }
+    }
+    /// A byte-string attribute; `None` when absent or of another kind.
+    pub fn get_bytes(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+        match self.0.get(&ty) {
+            Some(AttrValue::Bytes(b)) => Some(b.as_slice()),
+            _ => None,
+        }
+    }
+    /// Iterate over (type, value).
+    pub fn iter(&self) -> impl Iterator<Item = (CK_ATTRIBUTE_TYPE, &AttrValue)> {
+        self.0.iter().map(|(t, v)| (*t, v))
+    }
+    /// Whether every attribute of `template` is present here with an equal value (C_FindObjects).
+    pub fn matches(&self, template: &Attrs) -> bool {
+        template.0.iter().all(|(t, v)| self.0.get(t) == Some(v))
+    }
+}
+
+/// Mechanism parameters, decoded from the C structures by the ABI layer.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MechParams {
+    /// No parameter (pParameter NULL, length 0).
+    None,
+    /// A plain byte string: an IV (CBC, CTR counter block), or data for *_ENCRYPT_DATA.
+    Bytes(Vec<u8>),
+    /// CK_GCM_PARAMS.
+    Gcm {
+        /// Initialisation vector.
+        iv: Vec<u8>,
+        /// ulIvBits as given (informational; `iv` length rules).
+        iv_bits: CK_ULONG,
+        /// Additional authenticated data.
+        aad: Vec<u8>,
+        /// Tag length in bits.
+        tag_bits: CK_ULONG,
+    },
+    /// CK_CCM_PARAMS.
+    Ccm {
+        /// ulDataLen.
+        data_len: CK_ULONG,
+        /// Nonce.
+        nonce: Vec<u8>,
+        /// AAD.
+        aad: Vec<u8>,
+        /// Tag length in bytes.
+        mac_len: CK_ULONG,
+    },
+    /// CK_RSA_PKCS_PSS_PARAMS.
+    Pss {
+        /// Hash mechanism.
+        hash: CK_MECHANISM_TYPE,
+        /// CKG_MGF1_*.
+        mgf: CK_ULONG,
+        /// Salt length in bytes.
+        salt_len: CK_ULONG,
+    },
+    /// CK_RSA_PKCS_OAEP_PARAMS.
+    Oaep {
+        /// Hash mechanism.
+        hash: CK_MECHANISM_TYPE,
+        /// CKG_MGF1_*.
+        mgf: CK_ULONG,
+        /// The label (CKZ_DATA_SPECIFIED source data), possibly empty.
+        label: Vec<u8>,
+    },
+    /// CK_ECDH1_DERIVE_PARAMS.
+    Ecdh {
+        /// CKD_*.
+        kdf: CK_ULONG,
+        /// Shared data for the KDF.
+        shared_data: Vec<u8>,
+        /// The peer's public value.
+        public_data: Vec<u8>,
+    },
+    /// CK_EDDSA_PARAMS.
+    EdDsa {
+        /// phFlag.
+        prehash: bool,
+        /// Context data.
+        context: Vec<u8>,
+    },
+    /// A CK_ULONG parameter (CK_MAC_GENERAL_PARAMS and similar).
+    Ulong(CK_ULONG),
+}
+
+/// Parameters may hold IVs and labels but not keys; printed by shape only.
+impl fmt::Debug for MechParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MechParams::None => f.write_str("None"),
+            MechParams::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+            MechParams::Gcm {
+                iv, tag_bits, aad, ..
+            } => {
+                write!(
+                    f,
+                    "Gcm(iv {} bytes, aad {} bytes, tag {tag_bits} bits)",
+                    iv.len(),
+                    aad.len()
+                )
+            }
+            MechParams::Ccm { nonce, mac_len, .. } => {
+                write!(f, "Ccm(nonce {} bytes, mac {mac_len} bytes)", nonce.len())
+            }
+            MechParams::Pss {
+                hash,
+                mgf,
+                salt_len,
+            } => {
+                write!(f, "Pss(hash {hash:#x}, mgf {mgf:#x}, salt {salt_len})")
+            }
+            MechParams::Oaep { hash, mgf, label } => {
+                write!(
+                    f,
+                    "Oaep(hash {hash:#x}, mgf {mgf:#x}, label {} bytes)",
+                    label.len()
+                )
+            }
+            MechParams::Ecdh { kdf, .. } => write!(f, "Ecdh(kdf {kdf:#x})"),
+            MechParams::EdDsa { prehash, context } => {
+                write!(f, "EdDsa(ph {prehash}, ctx {} bytes)", context.len())
+            }
+            MechParams::Ulong(u) => write!(f, "Ulong({u})"),
+        }
+    }
+}
+
+/// A mechanism with its decoded parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mechanism {
+    /// CKM_ type.
+    pub mech: CK_MECHANISM_TYPE,
+    /// Its parameters.
+    pub params: MechParams,
+}
+
+impl Mechanism {
+    /// A mechanism without parameters.
+    pub fn new(mech: CK_MECHANISM_TYPE) -> Mechanism {
+        Mechanism {
+            mech,
+            params: MechParams::None,
+        }
+    }
+}
+
+/// The outcome of a call with variable-length output (PKCS#11 §5.2 "Conventions for functions
+/// returning output in a variable-length buffer").
+#[derive(PartialEq, Eq)]
+pub enum Output {
+    /// The caller passed no buffer: this is the length it needs (possibly an upper bound).
+    /// The operation stays active.
+    Len(usize),
+    /// The caller's buffer was too small: this is the exact length needed. The operation stays
+    /// active and the same call can be repeated.
+    TooSmall(usize),
+    /// The output; the operation step is complete.
+    Data(Zeroizing<Vec<u8>>),
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Len(n) => write!(f, "Len({n})"),
+            Output::TooSmall(n) => write!(f, "TooSmall({n})"),
+            Output::Data(d) => write!(f, "Data(<{} bytes>)", d.len()),
+        }
+    }
+}
+
+/// How much room the caller gave for output: `None` is a NULL buffer (length query).
+pub type OutCap = Option<usize>;
+
+/// CK_SLOT_INFO without the C layout; strings are blank-padded by the ABI layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotInfo {
+    /// slotDescription.
+    pub description: String,
+    /// manufacturerID.
+    pub manufacturer: String,
+    /// CKF_TOKEN_PRESENT etc.
+    pub flags: CK_FLAGS,
+    /// hardwareVersion (major, minor).
+    pub hardware_version: (u8, u8),
+    /// firmwareVersion (major, minor).
+    pub firmware_version: (u8, u8),
+}
+
+/// CK_TOKEN_INFO without the C layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// label (at most 32 bytes).
+    pub label: String,
+    /// manufacturerID.
+    pub manufacturer: String,
+    /// model.
+    pub model: String,
+    /// serialNumber (at most 16 bytes).
+    pub serial: String,
+    /// CKF_* token flags.
+    pub flags: CK_FLAGS,
+    /// ulMaxSessionCount (CK_EFFECTIVELY_INFINITE allowed).
+    pub max_session_count: CK_ULONG,
+    /// ulSessionCount.
+    pub session_count: CK_ULONG,
+    /// ulMaxRwSessionCount.
+    pub max_rw_session_count: CK_ULONG,
+    /// ulRwSessionCount.
+    pub rw_session_count: CK_ULONG,
+    /// ulMaxPinLen.
+    pub max_pin_len: CK_ULONG,
+    /// ulMinPinLen.
+    pub min_pin_len: CK_ULONG,
+    /// ulTotalPublicMemory.
+    pub total_public_memory: CK_ULONG,
+    /// ulFreePublicMemory.
+    pub free_public_memory: CK_ULONG,
+    /// ulTotalPrivateMemory.
+    pub total_private_memory: CK_ULONG,
+    /// ulFreePrivateMemory.
+    pub free_private_memory: CK_ULONG,
+    /// hardwareVersion.
+    pub hardware_version: (u8, u8),
+    /// firmwareVersion.
+    pub firmware_version: (u8, u8),
+    /// utcTime (16 chars, "YYYYMMDDhhmmss00"), blank if the token has no clock.
+    pub utc_time: String,
+}
+
+/// CK_SESSION_INFO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The slot.
+    pub slot: CK_SLOT_ID,
+    /// CKS_* state.
+    pub state: CK_STATE,
+    /// CKF_RW_SESSION | CKF_SERIAL_SESSION.
+    pub flags: CK_FLAGS,
+    /// ulDeviceError.
+    pub device_error: CK_ULONG,
+}
+
+/// CK_MECHANISM_INFO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MechanismInfo {
+    /// ulMinKeySize (bits or bytes as the mechanism defines).
+    pub min_key_size: CK_ULONG,
+    /// ulMaxKeySize.
+    pub max_key_size: CK_ULONG,
+    /// CKF_* mechanism flags.
+    pub flags: CK_FLAGS,
+}
+
+/// Per-attribute outcome of C_GetAttributeValue; the ABI layer applies the buffer rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttrResult {
+    /// The attribute's value.
+    Value(AttrValue),
+    /// The attribute is sensitive or unextractable (CKR_ATTRIBUTE_SENSITIVE).
+    Sensitive,
+    /// The object has no such attribute (CKR_ATTRIBUTE_TYPE_INVALID).
+    Invalid,
+}
