@@ -25,3 +25,7 @@ impl From<openssl::error::ErrorStack> for Error {
 
 /// Result with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+pub mod aead;
+pub mod ctx;
+pub mod rand;
