@@ -17,6 +17,31 @@ unsafe extern "C" {
         num: libc::size_t,
         strength: libc::c_uint,
     ) -> libc::c_int;
+    fn RAND_get0_primary(ctx: *mut openssl_sys::OSSL_LIB_CTX) -> *mut libc::c_void;
+    fn EVP_RAND_reseed(
+        ctx: *mut libc::c_void,
+        prediction_resistance: libc::c_int,
+        ent: *const u8,
+        ent_len: libc::size_t,
+        addin: *const u8,
+        addin_len: libc::size_t,
+    ) -> libc::c_int;
+}
+
+/// Mix caller-supplied bytes into the primary DRBG as additional input (C_SeedRandom). The
+/// DRBG reseeds from the operating system at the same time, so a poor seed never weakens it;
+/// the private and public DRBGs pick the reseed up on their next use.
+pub fn seed(bytes: &[u8]) -> Result<()> {
+    let ctx = ctx::libctx()?;
+    // SAFETY: `ctx` is a live library context; the returned DRBG is owned by it.
+    let primary = unsafe { RAND_get0_primary(ctx.as_ptr()) };
+    if primary.is_null() {
+        return Err(Error(format!("no primary DRBG: {}", openssl::error::ErrorStack::get())));
+    }
+    // SAFETY: `primary` is a live DRBG of our context; `bytes` is valid for its length, and a
+    // NULL entropy pointer with length 0 asks the DRBG to fetch entropy itself.
+    let rc = unsafe { EVP_RAND_reseed(primary, 0, std::ptr::null(), 0, bytes.as_ptr(), bytes.len()) };
+    if rc == 1 { Ok(()) } else { Err(Error(format!("DRBG reseed failed: {}", openssl::error::ErrorStack::get()))) }
 }
 
 /// Fill `buf` with random bytes for public values (nonces, serials, C_GenerateRandom).
@@ -53,6 +78,15 @@ pub fn fill_private(buf: &mut [u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeding_keeps_output_random() {
+        seed(b"application entropy").unwrap();
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        fill(&mut a).unwrap();
+        fill(&mut b).unwrap();
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn random_bytes_differ() {
