@@ -288,6 +288,22 @@ pub enum MechParams {
     },
     /// A CK_ULONG parameter (CK_MAC_GENERAL_PARAMS and similar).
     Ulong(CK_ULONG),
+    /// Per-message AEAD parameters of the message-based functions (CK_GCM_MESSAGE_PARAMS,
+    /// CK_CCM_MESSAGE_PARAMS, CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS). In/out: the engine
+    /// may replace `iv` (same length) when it generates the IV, and fills `tag` when
+    /// encrypting; the ABI layer copies both back to the caller.
+    AeadMessage {
+        /// The IV or nonce (its fixed part is input when `generator` is not CKG_NO_GENERATE).
+        iv: Vec<u8>,
+        /// ulIvFixedBits / ulNonceFixedBits.
+        iv_fixed_bits: CK_ULONG,
+        /// CKG_* IV generator.
+        generator: CK_GENERATOR_FUNCTION,
+        /// The tag: input when decrypting, zeroes of the tag length when encrypting.
+        tag: Vec<u8>,
+        /// CCM's ulDataLen; 0 for the others.
+        data_len: CK_ULONG,
+    },
 }
 
 /// Parameters may hold IVs and labels but not keys; printed by shape only.
@@ -328,6 +344,9 @@ impl fmt::Debug for MechParams {
                 write!(f, "EdDsa(ph {prehash}, ctx {} bytes)", context.len())
             }
             MechParams::Ulong(u) => write!(f, "Ulong({u})"),
+            MechParams::AeadMessage { iv, tag, .. } => {
+                write!(f, "AeadMessage(iv {} bytes, tag {} bytes)", iv.len(), tag.len())
+            }
         }
     }
 }
