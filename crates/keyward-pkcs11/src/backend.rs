@@ -1,0 +1,189 @@
+//! The module's global state: the backend (`Arc<dyn Api>`) and the pid that initialised it
+//! (PKCS#11 3.0 §5.4 C_Initialize/C_Finalize, SECURITY SESS-07).
+//!
+//! The holder is read-locked only long enough to clone the `Arc`, never around engine calls.
+//! A forked child sees CKR_CRYPTOKI_NOT_INITIALIZED until it calls C_Initialize, and never
+//! drops the parent's state: its file descriptors and locks belong to the parent.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use keyward_core::api::Api;
+use keyward_core::{Code, Result};
+
+struct State {
+    api: Arc<dyn Api>,
+    pid: u32,
+}
+
+type Holder = RwLock<Option<State>>;
+
+#[cfg(not(test))]
+static STATE: Holder = RwLock::new(None);
+
+// Unit tests run many "processes" as threads of one test binary: each thread gets its own
+// holder, so tests never share module state and need no global synchronisation. The code
+// paths are the same; only the storage location differs.
+#[cfg(test)]
+thread_local! {
+    static STATE: Holder = const { RwLock::new(None) };
+}
+
+/// Serialises C_Initialize and C_Finalize with each other (not with other calls).
+static LIFECYCLE: Mutex<()> = Mutex::new(());
+
+fn with_holder<R>(f: impl FnOnce(&Holder) -> R) -> R {
+    #[cfg(not(test))]
+    {
+        f(&STATE)
+    }
+    #[cfg(test)]
+    {
+        STATE.with(f)
+    }
+}
+
+fn this_pid() -> u32 {
+    std::process::id()
+}
+
+/// The backend of this process, or CKR_CRYPTOKI_NOT_INITIALIZED.
+pub(crate) fn get() -> Result<Arc<dyn Api>> {
+    with_holder(|h| {
+        // The critical sections below cannot panic, so a poisoned lock still holds
+        // consistent data.
+        let guard = h.read().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(s) if s.pid == this_pid() => Ok(s.api.clone()),
+            _ => Err(Code::CryptokiNotInitialized
+                .err("C_Initialize has not been called in this process")),
+        }
+    })
+}
+
+/// Install a backend built by `make`, unless this process already has one
+/// (CKR_CRYPTOKI_ALREADY_INITIALIZED). State inherited across fork() is leaked, not dropped.
+pub(crate) fn initialize(make: impl FnOnce() -> Result<Arc<dyn Api>>) -> Result<()> {
+    let _serial = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = this_pid();
+    let initialised_here = with_holder(|h| {
+        let guard = h.read().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().is_some_and(|s| s.pid == pid)
+    });
+    if initialised_here {
+        return Err(Code::CryptokiAlreadyInitialized.err("C_Initialize was already called"));
+    }
+    // Built without holding the state lock: opening tokens may take a while.
+    let api = make()?;
+    let inherited = with_holder(|h| {
+        let mut guard = h.write().unwrap_or_else(|e| e.into_inner());
+        guard.replace(State { api, pid })
+    });
+    if let Some(parent) = inherited {
+        tracing::debug!(
+            parent_pid = parent.pid,
+            "re-initialised after fork; leaving the parent's state untouched"
+        );
+        std::mem::forget(parent);
+    }
+    Ok(())
+}
+
+/// Release this process's backend (C_Finalize). The engine is dropped after the lock is
+/// released; calls already running keep their own `Arc` until they return.
+pub(crate) fn finalize() -> Result<()> {
+    let _serial = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = this_pid();
+    let taken = with_holder(|h| {
+        let mut guard = h.write().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_some_and(|s| s.pid == pid) {
+            guard.take()
+        } else {
+            None
+        }
+    });
+    match taken {
+        Some(state) => {
+            drop(state);
+            Ok(())
+        }
+        None => {
+            Err(Code::CryptokiNotInitialized.err("C_Finalize without C_Initialize in this process"))
+        }
+    }
+}
+
+/// Install the `tracing` subscriber once per process: stderr, at `level` (default warn).
+/// A host that already installed its own subscriber keeps it.
+fn install_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level);
+    let bad_level = filter.is_err();
+    let filter = filter.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _already_set = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+    if bad_level {
+        tracing::warn!(level, "unknown log level in configuration; using warn");
+    }
+}
+
+/// The real backend: the configuration, then the embedded engine with one application for
+/// this process.
+pub(crate) fn embedded() -> Result<Arc<dyn Api>> {
+    #[cfg(test)]
+    if let Some(make) = test_support::factory() {
+        return make();
+    }
+    let config = match keyward_core::config::Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            install_logging("warn");
+            tracing::error!("cannot load the configuration: {}", e.detail());
+            return Err(Code::GeneralError.err(format!("configuration: {}", e.detail())));
+        }
+    };
+    install_logging(&config.log_level);
+    let engine = keyward_core::engine::Engine::new(config).map_err(|e| {
+        tracing::error!(
+            rv = e.code().name(),
+            "cannot start the token engine: {}",
+            e.detail()
+        );
+        e
+    })?;
+    Ok(Arc::new(engine.application()))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Per-thread hooks for unit tests: a mock backend factory and a simulated fork.
+
+    use std::cell::RefCell;
+
+    use super::*;
+
+    type Factory = Arc<dyn Fn() -> Result<Arc<dyn Api>>>;
+
+    thread_local! {
+        static FACTORY: RefCell<Option<Factory>> = const { RefCell::new(None) };
+    }
+
+    /// Make C_Initialize on this thread build its backend with `f`.
+    pub(crate) fn set_factory(f: impl Fn() -> Result<Arc<dyn Api>> + 'static) {
+        FACTORY.with(|c| *c.borrow_mut() = Some(Arc::new(f)));
+    }
+
+    pub(super) fn factory() -> Option<Factory> {
+        FACTORY.with(|c| c.borrow().clone())
+    }
+
+    /// Pretend this thread's state was created by another process (as after fork()).
+    pub(crate) fn pretend_forked() {
+        with_holder(|h| {
+            if let Some(s) = h.write().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                s.pid = s.pid.wrapping_add(1);
+            }
+        });
+    }
+}
