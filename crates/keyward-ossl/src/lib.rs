@@ -29,3 +29,4 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub mod aead;
 pub mod ctx;
 pub mod rand;
+pub mod x509;
