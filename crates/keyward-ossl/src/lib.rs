@@ -28,5 +28,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 pub mod aead;
 pub mod ctx;
+pub mod digest;
+mod ffi;
+pub mod gcm;
+pub mod pkey;
 pub mod rand;
 pub mod x509;
