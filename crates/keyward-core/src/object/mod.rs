@@ -10,6 +10,9 @@ use cryptoki_sys::*;
 use crate::error::{Code, Result};
 use crate::types::Attrs;
 
+mod cert;
+pub mod rules;
+
 /// One object's attributes plus a lazily built, type-erased cache of its parsed key material
 /// (an OpenSSL key, a cipher context pool). An object is immutable once shared: changing an
 /// attribute makes a new `Object`, so the cache can never describe stale attributes.
