@@ -31,6 +31,7 @@ pub mod ctx;
 pub mod digest;
 mod ffi;
 pub mod gcm;
+pub mod kdf;
 pub mod pkey;
 pub mod rand;
 pub mod x509;
