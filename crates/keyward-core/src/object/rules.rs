@@ -323,31 +323,15 @@ const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_AES, CKK_GENERIC_SECRET];
 
 /// The table for class `class` and key/certificate type `sub` (ignored for data objects).
 fn table(class: CK_OBJECT_CLASS, sub: CK_ULONG) -> Result<Table> {
-    let key = |class_rules, type_rules| Table {
-        class,
-        sub,
-        parts: [COMMON, KEY, class_rules, type_rules],
-    };
-    let t = match class {
-        CKO_DATA => Table {
-            class,
-            sub,
-            parts: [COMMON, DATA, EMPTY, EMPTY],
-        },
-        CKO_CERTIFICATE => match sub {
-            CKC_X_509 => Table {
-                class,
-                sub,
-                parts: [COMMON, CERTIFICATE, X509, EMPTY],
-            },
-            _ => {
-                return Err(Code::AttributeValueInvalid.err(format!(
-                    "certificate type {sub:#x} is not supported (only CKC_X_509)"
-                )));
-            }
-        },
+    let parts = match class {
+        CKO_DATA => [COMMON, DATA, EMPTY, EMPTY],
+        CKO_CERTIFICATE if sub == CKC_X_509 => [COMMON, CERTIFICATE, X509, EMPTY],
+        CKO_CERTIFICATE => {
+            return Err(Code::AttributeValueInvalid.err(format!(
+                "certificate type {sub:#x} is not supported (only CKC_X_509)"
+            )));
+        }
         CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => {
-            let private = class == CKO_PRIVATE_KEY;
             let by_type = match (class, sub) {
                 (CKO_PUBLIC_KEY, CKK_RSA) => RSA_PUBLIC,
                 (CKO_PRIVATE_KEY, CKK_RSA) => RSA_PRIVATE,
@@ -367,17 +351,17 @@ fn table(class: CK_OBJECT_CLASS, sub: CK_ULONG) -> Result<Table> {
             };
             let class_rules = match class {
                 CKO_PUBLIC_KEY => PUBLIC_KEY,
-                _ if private => PRIVATE_KEY,
+                CKO_PRIVATE_KEY => PRIVATE_KEY,
                 _ => SECRET_KEY,
             };
-            key(class_rules, by_type)
+            [COMMON, KEY, class_rules, by_type]
         }
         _ => {
             return Err(Code::AttributeValueInvalid
-                .err(format!("object class {class:#x} cannot be created")));
+                .err(format!("object class {class:#x} is not supported")));
         }
     };
-    Ok(t)
+    Ok(Table { class, sub, parts })
 }
 
 /// The table of an existing object; a stored object without class or type is corrupt.
