@@ -1725,3 +1725,46 @@ fn merge_and_match_templates() {
         &[Attribute::bool(CKA_VERIFY_RECOVER, true)]
     ));
 }
+
+/// The tables themselves: no type twice in one object's rules, defaults of the attribute's
+/// own encoding, and key material neither defaulted nor changeable.
+#[test]
+fn tables_are_coherent() {
+    let mut kinds = vec![(CKO_DATA, 0), (CKO_CERTIFICATE, CKC_X_509)];
+    kinds.extend(
+        PRIVATE_KEY_TYPES
+            .iter()
+            .flat_map(|kt| [(CKO_PUBLIC_KEY, *kt), (CKO_PRIVATE_KEY, *kt)]),
+    );
+    kinds.extend(SECRET_KEY_TYPES.iter().map(|kt| (CKO_SECRET_KEY, *kt)));
+    for (class, sub) in kinds {
+        let t = table(class, sub).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for r in t.rules() {
+            assert!(
+                seen.insert(r.ty),
+                "{} twice for {class:#x}/{sub:#x}",
+                r.name
+            );
+            let def_kind = match r.def {
+                Def::No | Def::Empty => AttrKind::Bytes,
+                Def::Bool(_) | Def::Extractable => AttrKind::Bool,
+                Def::Ulong(_) => AttrKind::Ulong,
+            };
+            if !matches!(r.def, Def::No) {
+                assert_eq!(def_kind, attr_kind(r.ty), "{}", r.name);
+            }
+            if r.has(SECRET) {
+                assert!(matches!(r.def, Def::No), "{}", r.name);
+                assert!(
+                    !r.has(MOD | COPY | SO_TRUE | ONLY_TO_TRUE | ONLY_TO_FALSE),
+                    "{}",
+                    r.name
+                );
+            }
+            if r.has(ONLY_TO_TRUE | ONLY_TO_FALSE | SO_TRUE) {
+                assert_eq!(attr_kind(r.ty), AttrKind::Bool, "{}", r.name);
+            }
+        }
+    }
+}
