@@ -14,6 +14,12 @@ use crate::error::{Code, Error, Result};
 use crate::object::Object;
 use crate::types::{Attrs, Mechanism, MechanismInfo};
 
+pub mod aes;
+pub mod digest;
+pub mod ec;
+pub mod random;
+pub mod rsa;
+
 /// Secret bytes produced by an operation.
 pub type Bytes = Zeroizing<Vec<u8>>;
 
@@ -156,10 +162,14 @@ impl Registry {
 /// The registry of every family (the one place that lists them).
 pub fn registry() -> &'static Registry {
     static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
-        let reg = Registry {
+        let mut reg = Registry {
             map: BTreeMap::new(),
         };
         // Families register here, e.g. `digest::register(&mut reg);`
+        digest::register(&mut reg);
+        ec::register(&mut reg);
+        rsa::register(&mut reg);
+        aes::register(&mut reg);
         reg
     });
     &REGISTRY
