@@ -277,3 +277,33 @@ fn public_keys_cannot_sign_and_keys_are_parsed_once() {
     let b = rsa_key(private).unwrap();
     assert!(Arc::ptr_eq(&a, &b));
 }
+
+#[test]
+fn private_key_without_crt_values_signs_the_same() {
+    let (public, private) = pair();
+    let mut a = Attrs::new();
+    for t in [
+        CKA_CLASS,
+        CKA_KEY_TYPE,
+        CKA_MODULUS,
+        CKA_PUBLIC_EXPONENT,
+        CKA_PRIVATE_EXPONENT,
+    ] {
+        a.set(t, private.attrs().get(t).unwrap().clone());
+    }
+    validate_rsa_key(&a).unwrap();
+    let bare = Object::new(a.clone());
+    let sig = sign(CKM_SHA256_RSA_PKCS, &bare, &[b"no crt"]).unwrap();
+    assert_eq!(
+        sig,
+        sign(CKM_SHA256_RSA_PKCS, private, &[b"no crt"]).unwrap()
+    );
+    verify(CKM_SHA256_RSA_PKCS, public, b"no crt", &sig).unwrap();
+    // A private key must carry its public exponent (PKCS#11 2.40 and later).
+    let mut no_e = a;
+    no_e.0.remove(&CKA_PUBLIC_EXPONENT);
+    assert_eq!(
+        validate_rsa_key(&no_e).unwrap_err().code(),
+        Code::TemplateIncomplete
+    );
+}
