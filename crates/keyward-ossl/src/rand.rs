@@ -36,12 +36,23 @@ pub fn seed(bytes: &[u8]) -> Result<()> {
     // SAFETY: `ctx` is a live library context; the returned DRBG is owned by it.
     let primary = unsafe { RAND_get0_primary(ctx.as_ptr()) };
     if primary.is_null() {
-        return Err(Error(format!("no primary DRBG: {}", openssl::error::ErrorStack::get())));
+        return Err(Error(format!(
+            "no primary DRBG: {}",
+            openssl::error::ErrorStack::get()
+        )));
     }
     // SAFETY: `primary` is a live DRBG of our context; `bytes` is valid for its length, and a
     // NULL entropy pointer with length 0 asks the DRBG to fetch entropy itself.
-    let rc = unsafe { EVP_RAND_reseed(primary, 0, std::ptr::null(), 0, bytes.as_ptr(), bytes.len()) };
-    if rc == 1 { Ok(()) } else { Err(Error(format!("DRBG reseed failed: {}", openssl::error::ErrorStack::get()))) }
+    let rc =
+        unsafe { EVP_RAND_reseed(primary, 0, std::ptr::null(), 0, bytes.as_ptr(), bytes.len()) };
+    if rc == 1 {
+        Ok(())
+    } else {
+        Err(Error(format!(
+            "DRBG reseed failed: {}",
+            openssl::error::ErrorStack::get()
+        )))
+    }
 }
 
 /// Fill `buf` with random bytes for public values (nonces, serials, C_GenerateRandom).
