@@ -13,3 +13,4 @@ pub mod types;
 pub use error::{Code, Error, Result};
 pub mod mechanism;
 pub mod object;
+pub mod store;
