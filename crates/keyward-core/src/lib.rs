@@ -11,6 +11,8 @@ pub mod error;
 pub mod types;
 
 pub use error::{Code, Error, Result};
+pub mod config;
+pub mod engine;
 pub mod mechanism;
 pub mod object;
 pub mod store;
