@@ -345,7 +345,12 @@ impl fmt::Debug for MechParams {
             }
             MechParams::Ulong(u) => write!(f, "Ulong({u})"),
             MechParams::AeadMessage { iv, tag, .. } => {
-                write!(f, "AeadMessage(iv {} bytes, tag {} bytes)", iv.len(), tag.len())
+                write!(
+                    f,
+                    "AeadMessage(iv {} bytes, tag {} bytes)",
+                    iv.len(),
+                    tag.len()
+                )
             }
         }
     }
