@@ -261,28 +261,34 @@ impl Application {
             Ok(t) => {
                 token.refresh()?;
                 let found = token.find(&t, user)?;
-                let mut handles = self.handles.write().map_err(|_| poisoned())?;
-                let mut out: Vec<ObjectHandle> = found
-                    .iter()
-                    .map(|e| handles.of_token(slot, &e.uid))
-                    .collect();
-                let session_objects =
-                    handles
-                        .session
-                        .iter()
-                        .filter_map(|h| match handles.map.get(h) {
-                            Some(ObjRef::Session {
-                                slot: s, object, ..
-                            }) if *s == slot
-                                && (user || !object.flag(CKA_PRIVATE, false))
-                                && object.attrs().matches(&t) =>
-                            {
-                                Some(*h)
-                            }
-                            _ => None,
-                        });
-                let session_objects: Vec<ObjectHandle> = session_objects.collect();
-                out.extend(session_objects);
+                // Most handles already exist: look them up under the shared lock and take the
+                // exclusive one only for objects this application has not seen yet.
+                let mut out = Vec::with_capacity(found.len());
+                let mut unseen = Vec::new();
+                {
+                    let handles = self.handles.read().map_err(|_| poisoned())?;
+                    for e in &found {
+                        match handles.token.get(&(slot, e.uid.clone())) {
+                            Some(h) => out.push(*h),
+                            None => unseen.push(e.uid.clone()),
+                        }
+                    }
+                    for h in &handles.session {
+                        if let Some(ObjRef::Session {
+                            slot: s, object, ..
+                        }) = handles.map.get(h)
+                            && *s == slot
+                            && (user || !object.flag(CKA_PRIVATE, false))
+                            && object.attrs().matches(&t)
+                        {
+                            out.push(*h);
+                        }
+                    }
+                }
+                if !unseen.is_empty() {
+                    let mut handles = self.handles.write().map_err(|_| poisoned())?;
+                    out.extend(unseen.iter().map(|uid| handles.of_token(slot, uid)));
+                }
                 out.sort_unstable();
                 out
             }
