@@ -122,6 +122,8 @@ fn install_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
+        // Colour codes only for a person at a terminal, never into a host's log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     if bad_level {
         tracing::warn!(level, "unknown log level in configuration; using warn");
