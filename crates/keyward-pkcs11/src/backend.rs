@@ -146,13 +146,12 @@ pub(crate) fn embedded() -> Result<Arc<dyn Api>> {
         }
     };
     install_logging(&config.log_level);
-    let engine = keyward_core::engine::Engine::new(config).map_err(|e| {
+    let engine = keyward_core::engine::Engine::new(config).inspect_err(|e| {
         tracing::error!(
             rv = e.code().name(),
             "cannot start the token engine: {}",
             e.detail()
         );
-        e
     })?;
     Ok(Arc::new(engine.application()))
 }

@@ -114,20 +114,16 @@ fn initialize_args_matrix() {
         assert_eq!(rv, want, "case {i}");
         if rv == CKR_OK {
             // SAFETY: NULL init args.
-            assert_eq!(
-                unsafe { C_Initialize(null_mut()) },
-                CKR_CRYPTOKI_ALREADY_INITIALIZED
-            );
+            let rv = unsafe { C_Initialize(null_mut()) };
+            assert_eq!(rv, CKR_CRYPTOKI_ALREADY_INITIALIZED);
             finalize();
         }
     }
     // C_Finalize with pReserved set.
     init();
     // SAFETY: a non-NULL pReserved is refused without dereferencing it.
-    assert_eq!(
-        unsafe { C_Finalize(std::ptr::dangling_mut::<c_void>()) },
-        CKR_ARGUMENTS_BAD
-    );
+    let rv = unsafe { C_Finalize(std::ptr::dangling_mut::<c_void>()) };
+    assert_eq!(rv, CKR_ARGUMENTS_BAD);
     finalize();
 }
 
@@ -142,10 +138,8 @@ fn failed_backend_start_is_general_error_and_stays_uninitialised() {
     assert_eq!(unsafe { C_Initialize(null_mut()) }, CKR_GENERAL_ERROR);
     let mut info = CK_INFO::default();
     // SAFETY: live local.
-    assert_eq!(
-        unsafe { C_GetInfo(&mut info) },
-        CKR_CRYPTOKI_NOT_INITIALIZED
-    );
+    let rv = unsafe { C_GetInfo(&mut info) };
+    assert_eq!(rv, CKR_CRYPTOKI_NOT_INITIALIZED);
 }
 
 #[test]
@@ -285,10 +279,8 @@ fn panic_in_the_engine_is_general_error_and_the_module_survives() {
     let mut data = *b"hello";
     let mut len: CK_ULONG = 0;
     // SAFETY: live locals; the mock panics inside `sign`.
-    assert_eq!(
-        unsafe { C_Sign(SESSION, data.as_mut_ptr(), 5, null_mut(), &mut len) },
-        CKR_GENERAL_ERROR
-    );
+    let rv = unsafe { C_Sign(SESSION, data.as_mut_ptr(), 5, null_mut(), &mut len) };
+    assert_eq!(rv, CKR_GENERAL_ERROR);
     let mut info = CK_SESSION_INFO::default();
     // SAFETY: live local.
     assert_eq!(unsafe { C_GetSessionInfo(SESSION, &mut info) }, CKR_OK);

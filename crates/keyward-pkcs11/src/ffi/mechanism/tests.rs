@@ -93,10 +93,8 @@ fn parameterless_and_unknown() {
     assert_eq!(e.code(), Code::MechanismInvalid);
     // NULL CK_MECHANISM pointer.
     // SAFETY: NULL is refused before any access.
-    assert_eq!(
-        unsafe { read(std::ptr::null()) }.unwrap_err().code(),
-        Code::ArgumentsBad
-    );
+    let rv = unsafe { read(std::ptr::null()) };
+    assert_eq!(rv.unwrap_err().code(), Code::ArgumentsBad);
 }
 
 #[test]
