@@ -1,0 +1,18 @@
+//! The backend-independent C ABI suite, grouped by theme.
+
+/// Entry points, function lists, interfaces and argument checking at the C boundary.
+mod abi;
+/// C_GetAttributeValue's per-attribute algorithm and sensitive values.
+mod attributes;
+/// Key material and certificates made with the openssl crate.
+mod keys;
+/// Mechanisms: keys, signatures, AES-GCM, digests, operation state, random numbers.
+mod mechanisms;
+/// Objects: creation rules, attributes, access, copy, destroy, find.
+mod objects;
+/// Sessions, login states and their error codes, lockout.
+mod sessions;
+/// Slots and tokens: the free slot, C_InitToken, CK_TOKEN_INFO, PIN counters.
+mod slots;
+/// The store seen from one process: concurrency and a second process.
+mod store;
