@@ -53,9 +53,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
     let info = p11.get_library_info()?;
     println!(
-        "module      {} ({} {}, PKCS#11 {})",
+        "module      {} ({}, PKCS#11 {})",
         module.display(),
-        info.manufacturer_id(),
         info.library_description(),
         info.cryptoki_version()
     );

@@ -325,8 +325,8 @@ fn fork_child(slot: CK_SLOT_ID, parent_session: CK_SESSION_HANDLE, out: i32) -> 
     let mut count: CK_ULONG = 0;
     call!(C_FindObjects, h, found.as_mut_ptr(), 4, &mut count);
     call!(C_FindObjectsFinal, h);
-    // The public and the private key carry the label.
-    if count != 2 {
+    // The private key carries the label.
+    if count != 1 {
         return 9;
     }
     let mut random = [0u8; 32];

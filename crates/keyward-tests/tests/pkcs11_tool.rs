@@ -20,15 +20,14 @@ const TOOL: &str = "pkcs11-tool";
 fn run(args: &[&str]) -> Output {
     let env = common::env();
     let module = common::module_path();
-    let out = Command::new(TOOL)
+    Command::new(TOOL)
         .arg("--module")
         .arg(&module)
         .args(args)
         .env("KEYWARD_CONF", &env.conf_path)
         .env("SOFTHSM2_CONF", env.dir.join("softhsm2.conf"))
         .output()
-        .unwrap_or_else(|e| panic!("{TOOL} (Debian package opensc) cannot run: {e}"));
-    out
+        .unwrap_or_else(|e| panic!("{TOOL} (Debian package opensc) cannot run: {e}"))
 }
 
 /// Run the tool and require success; returns stdout.

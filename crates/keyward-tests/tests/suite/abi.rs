@@ -374,9 +374,13 @@ fn slot_list_length_query_and_short_buffer() {
         call!(C_GetSlotList, CK_FALSE, all.as_mut_ptr(), &mut n),
         CKR_OK
     );
-    let via_cryptoki: Vec<u64> = p.get_all_slots().unwrap().iter().map(|s| s.id()).collect();
-    let raw_ids: Vec<u64> = all.iter().map(|s| u64::from(*s)).collect();
-    assert_eq!(raw_ids.len(), via_cryptoki.len());
+    let via_cryptoki: Vec<CK_SLOT_ID> = p
+        .get_all_slots()
+        .unwrap()
+        .into_iter()
+        .map(common::slot_id)
+        .collect();
+    assert_eq!(all, via_cryptoki);
     assert_ckr!(
         call!(C_GetSlotList, CK_FALSE, null_mut(), null_mut()),
         CKR_ARGUMENTS_BAD

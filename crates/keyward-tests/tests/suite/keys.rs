@@ -21,12 +21,20 @@ use crate::common::attr_bytes;
 pub const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// DER of the OID secp384r1.
 pub const P384_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+/// DER of the OID secp521r1.
+pub const P521_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+/// DER of the OID secp256k1.
+pub const K256_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
 
 pub fn nid_of(oid: &[u8]) -> Nid {
     if oid == P256_OID {
         Nid::X9_62_PRIME256V1
     } else if oid == P384_OID {
         Nid::SECP384R1
+    } else if oid == P521_OID {
+        Nid::SECP521R1
+    } else if oid == K256_OID {
+        Nid::SECP256K1
     } else {
         panic!("unknown curve OID {}", hex::encode(oid))
     }

@@ -163,25 +163,85 @@ fn ec_p384_keys_sign_and_verify() {
     check_ec_key(&s, P384_OID, 97);
 }
 
+/// Beyond the required curves: the others the mechanism information claims (up to 521 bits).
+#[test]
+fn ec_p521_and_secp256k1_keys_sign_and_verify() {
+    if !is_keyward() {
+        return;
+    }
+    let s = user_session(common::fresh_token());
+    check_ec_key(&s, keys::P521_OID, 133);
+    check_ec_key(&s, keys::K256_OID, 65);
+}
+
 #[test]
 fn ec_unsupported_curve_is_refused() {
     let s = user_session(common::fresh_token());
-    // secp256k1
-    let k1 = vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+    // brainpoolP256r1
+    let brainpool = vec![
+        0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07,
+    ];
     let r = s.generate_key_pair(
         &Mechanism::EccKeyPairGen,
-        &[Attribute::EcParams(k1)],
+        &[Attribute::EcParams(brainpool)],
         &[Attribute::Sign(true)],
     );
-    assert!(r.is_err(), "secp256k1 is not offered");
     if is_keyward() {
+        assert_rv!(r, CurveNotSupported);
+    }
+    // Parameters that are not a named-curve OID at all.
+    let r = s.generate_key_pair(
+        &Mechanism::EccKeyPairGen,
+        &[Attribute::EcParams(vec![0x30, 0x00])],
+        &[Attribute::Sign(true)],
+    );
+    assert!(r.is_err(), "explicit or malformed parameters");
+}
+
+/// An EC public key with a point that is not on its curve, or an unknown curve, is refused
+/// when created, or at the latest when used (SECURITY KEY-07).
+#[test]
+fn invalid_ec_public_keys_never_verify() {
+    let s = user_session(common::fresh_token());
+    let cases: [(&str, Vec<u8>, Vec<u8>); 3] = [
+        (
+            "unknown curve",
+            vec![0x06, 0x03, 1, 2, 3],
+            keys::der_octet_string(&[4; 65]),
+        ),
+        (
+            "point off the curve",
+            P256_OID.to_vec(),
+            keys::der_octet_string(&[4; 65]),
+        ),
+        (
+            "truncated point",
+            P256_OID.to_vec(),
+            keys::der_octet_string(&[4; 30]),
+        ),
+    ];
+    for (what, params, point) in cases {
+        let r = s.create_object(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(KeyType::EC),
+            Attribute::EcParams(params),
+            Attribute::EcPoint(point),
+            Attribute::Verify(true),
+        ]);
+        let Ok(h) = r else { continue };
+        let v = s.verify(&Mechanism::EcdsaSha256, h, b"m", &[1; 64]);
         assert!(
             matches!(
-                common::rv_of(&r),
-                Some(cryptoki::error::RvError::CurveNotSupported)
-                    | Some(cryptoki::error::RvError::AttributeValueInvalid)
+                common::rv_of(&v),
+                Some(
+                    cryptoki::error::RvError::CurveNotSupported
+                        | cryptoki::error::RvError::DomainParamsInvalid
+                        | cryptoki::error::RvError::AttributeValueInvalid
+                        | cryptoki::error::RvError::KeyTypeInconsistent
+                        | cryptoki::error::RvError::FunctionFailed
+                )
             ),
-            "{r:?}"
+            "{what}: accepted at creation, and then C_Verify gave {v:?}"
         );
     }
 }

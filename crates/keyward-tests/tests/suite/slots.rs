@@ -188,8 +188,8 @@ fn pin_length_limits_are_enforced() {
     let p = pkcs11();
     let (slot, _) = common::fresh_token_without_user_pin();
     let info = p.get_token_info(slot).unwrap();
-    let min = usize::try_from(info.min_pin_length()).unwrap();
-    let max = usize::try_from(info.max_pin_length()).unwrap();
+    let min = info.min_pin_length();
+    let max = info.max_pin_length();
     let s = p.open_rw_session(slot).unwrap();
     s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
     if min > 1 {

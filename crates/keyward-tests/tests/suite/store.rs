@@ -64,10 +64,10 @@ fn concurrent_threads_create_and_find() {
                     s.create_object(&[
                         Attribute::Class(ObjectClass::DATA),
                         Attribute::Token(true),
-                        Attribute::Id(vec![t, i]),
+                        Attribute::Application(vec![t, i]),
                     ])
                     .unwrap();
-                    assert_eq!(find(&s, &[Attribute::Id(vec![t, i])]).len(), 1);
+                    assert_eq!(find(&s, &[Attribute::Application(vec![t, i])]).len(), 1);
                 }
             })
         })
