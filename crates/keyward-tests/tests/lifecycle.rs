@@ -195,6 +195,7 @@ fn finalize_ends_sessions_and_logins() {
     }
     let p = initialised();
     let slot = common::fresh_token_in(&p);
+    let label = p.get_token_info(slot).unwrap().label().to_string();
     let s = p.open_rw_session_no_drop(slot).unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     let old = s.handle();
@@ -205,19 +206,25 @@ fn finalize_ends_sessions_and_logins() {
         call!(C_GetSessionInfo, old, &mut info),
         CKR_SESSION_HANDLE_INVALID
     );
+    let slot = common::slot_by_label(&p, &label).expect("the token after restart");
     let s = p.open_ro_session(slot).unwrap();
     assert_eq!(
         s.get_session_info().unwrap().session_state(),
         cryptoki::session::SessionState::RoPublic,
         "no login survives C_Finalize"
     );
-    assert_eq!(p.get_token_info(slot).unwrap().session_count(), Some(1));
+    if is_keyward() {
+        assert_eq!(p.get_token_info(slot).unwrap().session_count(), Some(1));
+    }
 }
 
 const FORK: &str = "fork_child_must_initialize_again";
 
 #[test]
 fn fork_child_must_initialize_again() {
+    if !is_keyward() {
+        return; // other modules may keep their state across fork()
+    }
     if !isolated(FORK) {
         return;
     }

@@ -253,6 +253,7 @@ fn tool_self_test_passes() {
     let label = init("tool-test");
     keypair(&label, "EC:prime256v1", "11", "test-ec");
     keypair(&label, "rsa:2048", "12", "test-rsa");
+    // --allow-sw: the tool otherwise skips mechanisms without CKF_HW, i.e. all signatures.
     let out = run(&[
         "--token-label",
         &label,
@@ -260,6 +261,7 @@ fn tool_self_test_passes() {
         "--pin",
         USER_PIN,
         "--test",
+        "--allow-sw",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -268,4 +270,34 @@ fn tool_self_test_passes() {
         "pkcs11-tool --test ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
+    for part in ["SHA256: OK", "SHA256-RSA-PKCS: OK", "RSA-PKCS: OK"] {
+        assert!(stdout.contains(part), "{part} in\n{stdout}");
+    }
+}
+
+#[test]
+fn tool_thread_and_fork_tests_pass() {
+    init("tool-threads");
+    // Two threads, each: C_Initialize (with locking), C_GetInfo, C_GetSlotList,
+    // C_GetTokenInfo of slot 0.
+    let out = run(&[
+        "--test-threads",
+        "ILGISLT0",
+        "--test-threads",
+        "ILGISLT0",
+        "-L",
+    ]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && all.contains("all threads have ended with CKR_OK"),
+        "--test-threads ({}):\n{all}",
+        out.status
+    );
+    // C_Initialize in a forked child of an initialised process.
+    let out = ok(&["--test-fork", "-L"]);
+    assert!(out.contains("tool-threads"), "{out}");
 }

@@ -94,14 +94,21 @@ fn token_info_is_truthful() {
     // Session counts follow the sessions this application opens.
     let ro = p.open_ro_session(slot).unwrap();
     let rw = p.open_rw_session(slot).unwrap();
-    let info = p.get_token_info(slot).unwrap();
-    assert_eq!(info.session_count(), Some(2));
-    assert_eq!(info.rw_session_count(), Some(1));
+    // CK_UNAVAILABLE_INFORMATION is allowed by the spec; Keyward reports the counts.
+    let counts = |p: &cryptoki::context::Pkcs11| {
+        let info = p.get_token_info(slot).unwrap();
+        (info.session_count(), info.rw_session_count())
+    };
+    let c = counts(p);
+    if is_keyward() || c.0.is_some() {
+        assert_eq!(c, (Some(2), Some(1)));
+    }
     drop(rw);
     drop(ro);
-    let info = p.get_token_info(slot).unwrap();
-    assert_eq!(info.session_count(), Some(0));
-    assert_eq!(info.rw_session_count(), Some(0));
+    let c = counts(p);
+    if is_keyward() || c.0.is_some() {
+        assert_eq!(c, (Some(0), Some(0)));
+    }
 }
 
 #[test]
