@@ -2,8 +2,8 @@
 //! initialisation, EC P-256 and RSA-2048 key pairs, signatures made by the tool and checked
 //! both by the tool and by the openssl crate, object listing, and the tool's own `--test`.
 //!
-//! Each tool run is its own process loading the module; each test has its own storage
-//! directory (this process's), so the free slot is the only slot at the start.
+//! Each tool run is its own process loading the module. Each test has its own storage
+//! directory and configuration, so the free slot is the only slot at its start.
 
 mod common;
 
@@ -17,141 +17,170 @@ use common::{SO_PIN, USER_PIN};
 
 const TOOL: &str = "pkcs11-tool";
 
-fn run(args: &[&str]) -> Output {
-    let env = common::env();
-    let module = common::module_path();
-    Command::new(TOOL)
-        .arg("--module")
-        .arg(&module)
-        .args(args)
-        .env("KEYWARD_CONF", &env.conf_path)
-        .env("SOFTHSM2_CONF", env.dir.join("softhsm2.conf"))
-        .output()
-        .unwrap_or_else(|e| panic!("{TOOL} (Debian package opensc) cannot run: {e}"))
+/// One test's own storage directory and configuration: the tool runs as separate processes,
+/// so tests never share a token even when they run as threads of one process.
+struct Tool {
+    dir: PathBuf,
+    conf: PathBuf,
 }
 
-/// Run the tool and require success; returns stdout.
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{TOOL} {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+impl Tool {
+    fn new(name: &str) -> Tool {
+        let dir = common::env().dir.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("keyward.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "storage_dir = \"{}\"\npin_retry_limit = {}\n[kdf]\nmemory_kib = 1024\niterations = 1\n",
+                dir.join("tokens").display(),
+                common::RETRY_LIMIT
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.join("softhsm")).unwrap();
+        std::fs::write(
+            dir.join("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\n",
+                dir.join("softhsm").display()
+            ),
+        )
+        .unwrap();
+        Tool { dir, conf }
+    }
 
-fn work(name: &str) -> PathBuf {
-    let d = common::env().dir.join(name);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(TOOL)
+            .arg("--module")
+            .arg(common::module_path())
+            .args(args)
+            .env("KEYWARD_CONF", &self.conf)
+            .env("SOFTHSM2_CONF", self.dir.join("softhsm2.conf"))
+            .output()
+            .unwrap_or_else(|e| panic!("{TOOL} (Debian package opensc) cannot run: {e}"))
+    }
+
+    /// Run the tool and require success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{TOOL} {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Initialise a token and its user PIN; returns the label.
+    fn init(&self, label: &str) -> String {
+        let out = self.ok(&["--init-token", "--label", label, "--so-pin", SO_PIN]);
+        assert!(out.to_lowercase().contains("initialized"), "{out}");
+        self.ok(&[
+            "--token-label",
+            label,
+            "--init-pin",
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+        ]);
+        label.to_string()
+    }
+
+    fn keypair(&self, label: &str, key_type: &str, id: &str, key_label: &str) {
+        self.ok(&[
+            "--token-label",
+            label,
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--keypairgen",
+            "--key-type",
+            key_type,
+            "--id",
+            id,
+            "--label",
+            key_label,
+        ]);
+    }
+
+    /// Sign a file with the tool and verify it with the tool: (data, signature).
+    fn sign_and_verify(&self, label: &str, id: &str, mechanism: &str) -> (Vec<u8>, Vec<u8>) {
+        let data = self.dir.join(format!("data-{id}"));
+        let sig = self.dir.join(format!("sig-{id}"));
+        std::fs::write(&data, b"signed by pkcs11-tool through Keyward").unwrap();
+        self.ok(&[
+            "--token-label",
+            label,
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--sign",
+            "--mechanism",
+            mechanism,
+            "--id",
+            id,
+            "--input-file",
+            s(&data),
+            "--output-file",
+            s(&sig),
+        ]);
+        let out = self.ok(&[
+            "--token-label",
+            label,
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--verify",
+            "--mechanism",
+            mechanism,
+            "--id",
+            id,
+            "--input-file",
+            s(&data),
+            "--signature-file",
+            s(&sig),
+        ]);
+        assert!(out.contains("Signature is valid"), "{out}");
+        (std::fs::read(&data).unwrap(), std::fs::read(&sig).unwrap())
+    }
+
+    /// The public key of `id` as exported by the tool (SubjectPublicKeyInfo DER).
+    fn public_key(&self, label: &str, id: &str) -> PKey<openssl::pkey::Public> {
+        let out = self.dir.join(format!("pub-{id}.der"));
+        self.ok(&[
+            "--token-label",
+            label,
+            "--read-object",
+            "--type",
+            "pubkey",
+            "--id",
+            id,
+            "--output-file",
+            s(&out),
+        ]);
+        let der = std::fs::read(&out).unwrap();
+        PKey::public_key_from_der(&der).expect("the exported public key is SPKI DER")
+    }
 }
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// Initialise a token and its user PIN with the tool; returns the label.
-fn init(label: &str) -> String {
-    let out = ok(&["--init-token", "--label", label, "--so-pin", SO_PIN]);
-    assert!(out.to_lowercase().contains("initialized"), "{out}");
-    ok(&[
-        "--token-label",
-        label,
-        "--init-pin",
-        "--so-pin",
-        SO_PIN,
-        "--pin",
-        USER_PIN,
-    ]);
-    label.to_string()
-}
-
-fn keypair(label: &str, key_type: &str, id: &str, key_label: &str) {
-    ok(&[
-        "--token-label",
-        label,
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--keypairgen",
-        "--key-type",
-        key_type,
-        "--id",
-        id,
-        "--label",
-        key_label,
-    ]);
-}
-
-fn sign_and_verify(label: &str, id: &str, mechanism: &str, dir: &Path) -> (Vec<u8>, Vec<u8>) {
-    let data = dir.join(format!("data-{id}"));
-    let sig = dir.join(format!("sig-{id}"));
-    std::fs::write(&data, b"signed by pkcs11-tool through Keyward").unwrap();
-    ok(&[
-        "--token-label",
-        label,
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--sign",
-        "--mechanism",
-        mechanism,
-        "--id",
-        id,
-        "--input-file",
-        s(&data),
-        "--output-file",
-        s(&sig),
-    ]);
-    let out = ok(&[
-        "--token-label",
-        label,
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--verify",
-        "--mechanism",
-        mechanism,
-        "--id",
-        id,
-        "--input-file",
-        s(&data),
-        "--signature-file",
-        s(&sig),
-    ]);
-    assert!(out.contains("Signature is valid"), "{out}");
-    (std::fs::read(&data).unwrap(), std::fs::read(&sig).unwrap())
-}
-
-/// The public key of `id` as exported by the tool (SubjectPublicKeyInfo DER).
-fn public_key(label: &str, id: &str, dir: &Path) -> PKey<openssl::pkey::Public> {
-    let out = dir.join(format!("pub-{id}.der"));
-    ok(&[
-        "--token-label",
-        label,
-        "--read-object",
-        "--type",
-        "pubkey",
-        "--id",
-        id,
-        "--output-file",
-        s(&out),
-    ]);
-    let der = std::fs::read(&out).unwrap();
-    PKey::public_key_from_der(&der).expect("the exported public key is SPKI DER")
-}
-
 #[test]
 fn init_token_and_pin() {
-    let label = init("tool-init");
-    let slots = ok(&["--list-token-slots"]);
+    let t = Tool::new("init_token_and_pin");
+    let label = t.init("tool-init");
+    let slots = t.ok(&["--list-token-slots"]);
     assert!(slots.contains("tool-init"), "{slots}");
     assert!(slots.contains("PIN initialized"), "{slots}");
     // The user logs in with the PIN; a wrong PIN is refused.
-    ok(&[
+    t.ok(&[
         "--token-label",
         &label,
         "--login",
@@ -159,7 +188,7 @@ fn init_token_and_pin() {
         USER_PIN,
         "--list-objects",
     ]);
-    let bad = run(&[
+    let bad = t.run(&[
         "--token-label",
         &label,
         "--login",
@@ -173,12 +202,12 @@ fn init_token_and_pin() {
 
 #[test]
 fn ec_p256_keypair_signs_and_verifies() {
-    let label = init("tool-ec");
-    let dir = work("tool-ec");
-    keypair(&label, "EC:prime256v1", "01", "ec-key");
-    let (data, sig) = sign_and_verify(&label, "01", "ECDSA-SHA256", &dir);
+    let t = Tool::new("ec_p256_keypair_signs_and_verifies");
+    let label = t.init("tool-ec");
+    t.keypair(&label, "EC:prime256v1", "01", "ec-key");
+    let (data, sig) = t.sign_and_verify(&label, "01", "ECDSA-SHA256");
     assert_eq!(sig.len(), 64, "raw r || s");
-    let pk = public_key(&label, "01", &dir);
+    let pk = t.public_key(&label, "01");
     let der = {
         let r = openssl::bn::BigNum::from_slice(&sig[..32]).unwrap();
         let s = openssl::bn::BigNum::from_slice(&sig[32..]).unwrap();
@@ -197,12 +226,12 @@ fn ec_p256_keypair_signs_and_verifies() {
 
 #[test]
 fn rsa_2048_keypair_signs_and_verifies() {
-    let label = init("tool-rsa");
-    let dir = work("tool-rsa");
-    keypair(&label, "rsa:2048", "02", "rsa-key");
-    let (data, sig) = sign_and_verify(&label, "02", "SHA256-RSA-PKCS", &dir);
+    let t = Tool::new("rsa_2048_keypair_signs_and_verifies");
+    let label = t.init("tool-rsa");
+    t.keypair(&label, "rsa:2048", "02", "rsa-key");
+    let (data, sig) = t.sign_and_verify(&label, "02", "SHA256-RSA-PKCS");
     assert_eq!(sig.len(), 256);
-    let pk = public_key(&label, "02", &dir);
+    let pk = t.public_key(&label, "02");
     assert_eq!(pk.bits(), 2048);
     let mut v = openssl::sign::Verifier::new(MessageDigest::sha256(), &pk).unwrap();
     v.update(&data).unwrap();
@@ -214,10 +243,11 @@ fn rsa_2048_keypair_signs_and_verifies() {
 
 #[test]
 fn objects_are_listed() {
-    let label = init("tool-list");
-    keypair(&label, "EC:prime256v1", "0a", "listed-ec");
-    keypair(&label, "EC:secp384r1", "0b", "listed-p384");
-    let public = ok(&["--token-label", &label, "--list-objects"]);
+    let t = Tool::new("objects_are_listed");
+    let label = t.init("tool-list");
+    t.keypair(&label, "EC:prime256v1", "0a", "listed-ec");
+    t.keypair(&label, "EC:secp384r1", "0b", "listed-p384");
+    let public = t.ok(&["--token-label", &label, "--list-objects"]);
     assert!(
         public.contains("listed-ec") && public.contains("listed-p384"),
         "{public}"
@@ -227,7 +257,7 @@ fn objects_are_listed() {
         !public.contains("Private Key Object"),
         "private keys need a login:\n{public}"
     );
-    let all = ok(&[
+    let all = t.ok(&[
         "--token-label",
         &label,
         "--login",
@@ -236,7 +266,7 @@ fn objects_are_listed() {
         "--list-objects",
     ]);
     assert_eq!(all.matches("Private Key Object").count(), 2, "{all}");
-    let mechs = ok(&["--token-label", &label, "--list-mechanisms"]);
+    let mechs = t.ok(&["--token-label", &label, "--list-mechanisms"]);
     for m in [
         "ECDSA",
         "ECDSA-SHA256",
@@ -250,11 +280,12 @@ fn objects_are_listed() {
 
 #[test]
 fn tool_self_test_passes() {
-    let label = init("tool-test");
-    keypair(&label, "EC:prime256v1", "11", "test-ec");
-    keypair(&label, "rsa:2048", "12", "test-rsa");
+    let t = Tool::new("tool_self_test_passes");
+    let label = t.init("tool-test");
+    t.keypair(&label, "EC:prime256v1", "11", "test-ec");
+    t.keypair(&label, "rsa:2048", "12", "test-rsa");
     // --allow-sw: the tool otherwise skips mechanisms without CKF_HW, i.e. all signatures.
-    let out = run(&[
+    let out = t.run(&[
         "--token-label",
         &label,
         "--login",
@@ -277,10 +308,11 @@ fn tool_self_test_passes() {
 
 #[test]
 fn tool_thread_and_fork_tests_pass() {
-    init("tool-threads");
+    let t = Tool::new("tool_thread_and_fork_tests_pass");
+    t.init("tool-threads");
     // Two threads, each: C_Initialize (with locking), C_GetInfo, C_GetSlotList,
     // C_GetTokenInfo of slot 0.
-    let out = run(&[
+    let out = t.run(&[
         "--test-threads",
         "ILGISLT0",
         "--test-threads",
@@ -298,6 +330,6 @@ fn tool_thread_and_fork_tests_pass() {
         out.status
     );
     // C_Initialize in a forked child of an initialised process.
-    let out = ok(&["--test-fork", "-L"]);
+    let out = t.ok(&["--test-fork", "-L"]);
     assert!(out.contains("tool-threads"), "{out}");
 }
