@@ -367,3 +367,60 @@ fn empty_pin_never_authenticates() {
     assert_eq!(state(&s), SessionState::RwPublic);
     assert_eq!(find(&s, &[]).len(), 1, "only the public object is visible");
 }
+
+/// A key with CKA_ALWAYS_AUTHENTICATE needs a context-specific login for each operation
+/// (SECURITY SESS-05).
+#[test]
+fn always_authenticate_keys_need_a_context_login_per_operation() {
+    let slot = common::fresh_token();
+    let s = user_session(slot);
+    let (_, key) = s
+        .generate_key_pair(
+            &cryptoki::mechanism::Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(super::keys::P256_OID.to_vec())],
+            &[
+                Attribute::Sign(true),
+                Attribute::Private(true),
+                Attribute::AlwaysAuthenticate(true),
+            ],
+        )
+        .unwrap();
+    assert!(common::attr_bool(
+        &s,
+        key,
+        cryptoki::object::AttributeType::AlwaysAuthenticate
+    ));
+    let data = b"needs a fresh PIN";
+    let sign = |out: &mut [u8]| {
+        let mut len = out.len() as CK_ULONG;
+        call!(
+            C_Sign,
+            s.handle(),
+            data.as_ptr().cast_mut(),
+            data.len() as CK_ULONG,
+            out.as_mut_ptr(),
+            &mut len
+        )
+    };
+    // With the context-specific login the operation works.
+    s.sign_init(&cryptoki::mechanism::Mechanism::EcdsaSha256, key)
+        .unwrap();
+    assert_rv!(
+        s.login(UserType::ContextSpecific, Some(&pin("wrong-pin"))),
+        PinIncorrect
+    );
+    s.login(UserType::ContextSpecific, Some(&pin(USER_PIN)))
+        .unwrap();
+    let mut sig = [0u8; 64];
+    assert_ckr!(sign(&mut sig), CKR_OK);
+    // The next operation needs it again.
+    s.sign_init(&cryptoki::mechanism::Mechanism::EcdsaSha256, key)
+        .unwrap();
+    let mut out = [0xA5u8; 64];
+    assert_ckr!(sign(&mut out), CKR_USER_NOT_LOGGED_IN);
+    assert!(
+        out.iter().all(|b| *b == 0xA5),
+        "no signature without the context login"
+    );
+    assert_eq!(state(&s), SessionState::RwUser, "the user stays logged in");
+}
