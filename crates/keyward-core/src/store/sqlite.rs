@@ -270,5 +270,7 @@ pub(crate) fn checkpoint_truncate(conn: &Connection) {
 /// `PRAGMA data_version`: changes when another connection commits.
 pub(crate) fn data_version(conn: &Connection) -> Result<i64> {
     // Cached: this runs before every find, so parsing the pragma each time would dominate.
-    Ok(conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
 }

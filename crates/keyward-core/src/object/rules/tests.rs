@@ -1600,14 +1600,22 @@ mod certificates {
             AttrResult::Value(AttrValue::bytes(der.clone()))
         );
 
-        // Values the caller gave are kept.
+        // A subject that is not the certificate's own is refused; other values the caller
+        // gave are kept.
+        assert_eq!(
+            code(create(&with(
+                &cert_template(&der),
+                &[by(CKA_SUBJECT, b"given")]
+            ))),
+            Code::TemplateInconsistent
+        );
         let c = create(&with(
             &cert_template(&der),
-            &[by(CKA_SUBJECT, b"given"), u(CKA_CERTIFICATE_CATEGORY, 2)],
+            &[by(CKA_ISSUER, b"given"), u(CKA_CERTIFICATE_CATEGORY, 2)],
         ))
         .unwrap();
-        assert_eq!(c.get_bytes(CKA_SUBJECT), Some(&b"given"[..]));
-        assert_eq!(c.get_bytes(CKA_ISSUER), Some(&name_der("factory ca")[..]));
+        assert_eq!(c.get_bytes(CKA_SUBJECT), Some(&name_der("device 7")[..]));
+        assert_eq!(c.get_bytes(CKA_ISSUER), Some(&b"given"[..]));
         assert_eq!(c.get_ulong(CKA_CERTIFICATE_CATEGORY), Some(2));
 
         // A certificate's CHECK_VALUE from the caller is ignored (not computed by this token).
