@@ -318,3 +318,80 @@ fn ec_key_signs_and_operation_states_follow_the_spec() {
         Code::MechanismInvalid
     );
 }
+
+#[test]
+fn find_uses_each_index_and_still_matches_the_whole_template() {
+    let (f, slot) = fixture();
+    let app = f.engine.application();
+    let s = app
+        .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    app.login(s, CKU_USER, USER).unwrap();
+    for i in 0..50u8 {
+        app.create_object(
+            s,
+            vec![
+                Attribute::ulong(CKA_CLASS, CKO_DATA),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bytes(CKA_LABEL, vec![b'd', i]),
+            ],
+        )
+        .unwrap();
+    }
+    let aes = |label: &[u8], id: &[u8]| {
+        app.create_object(
+            s,
+            vec![
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bytes(CKA_LABEL, label.to_vec()),
+                Attribute::bytes(CKA_ID, id.to_vec()),
+                Attribute::bytes(CKA_VALUE, vec![7u8; 16]),
+            ],
+        )
+        .unwrap()
+    };
+    let k1 = aes(b"k1", b"\x01");
+    let k2 = aes(b"k2", b"\x02");
+    let find = |t: Vec<Attribute>| {
+        app.find_objects_init(s, t).unwrap();
+        let mut v = app.find_objects(s, 1000).unwrap();
+        app.find_objects_final(s).unwrap();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        find(vec![Attribute::ulong(CKA_KEY_TYPE, CKK_AES)]),
+        vec![k1, k2]
+    );
+    assert_eq!(
+        find(vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY)]),
+        vec![k1, k2]
+    );
+    assert_eq!(find(vec![Attribute::ulong(CKA_CLASS, CKO_DATA)]).len(), 50);
+    assert_eq!(
+        find(vec![Attribute::bytes(CKA_ID, b"\x02".to_vec())]),
+        vec![k2]
+    );
+    assert_eq!(
+        find(vec![
+            Attribute::bytes(CKA_LABEL, b"k1".to_vec()),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_AES)
+        ]),
+        vec![k1]
+    );
+    // The index narrows; the rest of the template still has to match.
+    assert!(
+        find(vec![
+            Attribute::bytes(CKA_LABEL, b"k1".to_vec()),
+            Attribute::bytes(CKA_ID, b"\x02".to_vec())
+        ])
+        .is_empty()
+    );
+    app.destroy_object(s, k1).unwrap();
+    assert_eq!(
+        find(vec![Attribute::ulong(CKA_KEY_TYPE, CKK_AES)]),
+        vec![k2]
+    );
+}

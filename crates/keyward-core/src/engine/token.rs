@@ -1,8 +1,8 @@
 //! One initialised token: its store and the in-memory cache of its objects, shared by every
 //! application of the engine.
 //!
-//! Finds are served from indexes over the cache (by label, id and class), so a lookup among
-//! ten thousand objects touches a handful of entries. Another process's commits are noticed
+//! Finds are served from indexes over the cache (by label, id, key type and class), so a
+//! lookup among ten thousand objects touches a handful of entries. Another process's commits are noticed
 //! through the store's cheap change check before each find and merged in.
 
 use std::collections::{HashMap, HashSet};
@@ -33,6 +33,7 @@ struct Cache {
     by_label: HashMap<Vec<u8>, HashSet<String>>,
     by_id: HashMap<Vec<u8>, HashSet<String>>,
     by_class: HashMap<CK_OBJECT_CLASS, HashSet<String>>,
+    by_key_type: HashMap<CK_KEY_TYPE, HashSet<String>>,
 }
 
 impl Cache {
@@ -53,13 +54,20 @@ impl Cache {
             }
         }
         let class = e.object.class();
-        if add {
-            self.by_class
-                .entry(class)
-                .or_default()
-                .insert(e.uid.clone());
-        } else if let Some(set) = self.by_class.get_mut(&class) {
-            set.remove(&e.uid);
+        let key_type = e.object.key_type();
+        for (map, key) in [
+            (&mut self.by_class, Some(class)),
+            (&mut self.by_key_type, key_type),
+        ] {
+            let Some(key) = key else { continue };
+            if add {
+                map.entry(key).or_default().insert(e.uid.clone());
+            } else if let Some(set) = map.get_mut(&key) {
+                set.remove(&e.uid);
+                if set.is_empty() {
+                    map.remove(&key);
+                }
+            }
         }
     }
 
@@ -236,6 +244,8 @@ impl Token {
             from(cache.by_label.get(label))
         } else if let Some(id) = template.get_bytes(CKA_ID) {
             from(cache.by_id.get(id))
+        } else if let Some(key_type) = template.get_ulong(CKA_KEY_TYPE) {
+            from(cache.by_key_type.get(&key_type))
         } else if let Some(class) = template.get_ulong(CKA_CLASS) {
             from(cache.by_class.get(&class))
         } else {
