@@ -14,9 +14,13 @@ mod sqlite;
 mod tests;
 
 use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 #[cfg(test)]
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use cryptoki_sys::*;
@@ -137,6 +141,11 @@ struct Inner {
 pub struct TokenStore {
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// The WAL-index (`-shm`) file, read to notice other connections' commits without a
+    /// query; opened on first use.
+    shm: OnceLock<Option<File>>,
+    /// Signature of the WAL-index header when `seen_version` was last read.
+    shm_signature: AtomicU64,
     // Test hook: stop a login right after its attempt was counted (as a crash would).
     #[cfg(test)]
     stop_after_count: AtomicBool,
@@ -630,6 +639,8 @@ impl TokenStore {
         Ok(TokenStore {
             path: path.to_path_buf(),
             inner: Mutex::new(Inner { conn, seen_version }),
+            shm: OnceLock::new(),
+            shm_signature: AtomicU64::new(0),
             #[cfg(test)]
             stop_after_count: AtomicBool::new(false),
         })
@@ -1114,11 +1125,45 @@ impl TokenStore {
     /// Whether another connection (process or `TokenStore`) committed since the last call
     /// (or since open). About a microsecond: cheap enough before every search.
     pub fn changed(&self) -> Result<bool> {
+        // Fast path, taken before every find: SQLite bumps the WAL-index header (its change
+        // counter, frame count and salts) on every commit, so an unchanged header means no
+        // connection committed since the last check. One pread, no lock, no query.
+        let signature = self.shm_header_signature();
+        if let Some(sig) = signature
+            && sig == self.shm_signature.load(Ordering::Acquire)
+        {
+            return Ok(false);
+        }
         let mut g = self.lock()?;
+        if let Some(sig) = signature {
+            // The header was read before the query, so a commit racing with it changes the
+            // header again and is caught by the next call.
+            self.shm_signature.store(sig, Ordering::Release);
+        }
         let v = sqlite::data_version(&g.conn)?;
         let changed = v != g.seen_version;
         g.seen_version = v;
         Ok(changed)
+    }
+
+    /// A 64-bit signature (FNV-1a) of the first 48 bytes of the WAL-index, or `None` when it
+    /// cannot be read (then every check runs the query).
+    fn shm_header_signature(&self) -> Option<u64> {
+        let shm = self
+            .shm
+            .get_or_init(|| {
+                let mut p = self.path.clone().into_os_string();
+                p.push("-shm");
+                File::open(p).ok()
+            })
+            .as_ref()?;
+        let mut header = [0u8; 48];
+        shm.read_exact_at(&mut header, 0).ok()?;
+        let sig = header.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        // 0 is the "never read" value of `shm_signature`.
+        Some(sig.max(1))
     }
 
     /// Make every write on this store's connection fail, as on a read-only or full disk.

@@ -791,6 +791,33 @@ fn update_and_delete_rules() {
 }
 
 #[test]
+fn the_lock_free_change_check_never_misses_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, a, mk) = ready_token(dir.path(), "t.db", 10);
+    let b = TokenStore::open(&path).unwrap();
+    assert!(
+        b.shm_header_signature().is_some(),
+        "the WAL-index is readable"
+    );
+    b.changed().unwrap();
+    // Back-to-back commits, each checked at once, with checkpoints in between so the WAL
+    // restarts and its size repeats: every one is seen, and nothing is reported twice.
+    for i in 0..40 {
+        let uid = format!("k{i}");
+        a.insert_object(Some(&mk), &uid, &secret_key(&uid, &KEY_BYTES, true))
+            .unwrap();
+        assert!(b.changed().unwrap(), "commit {i} was missed");
+        assert!(!b.changed().unwrap());
+        if i % 7 == 0 {
+            raw(&path)
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+        }
+    }
+    assert_eq!(b.load_objects(Some(&mk)).unwrap().len(), 40);
+}
+
+#[test]
 fn two_connections_see_each_others_commits() {
     let dir = tempfile::tempdir().unwrap();
     let (path, a, mk) = ready_token(dir.path(), "t.db", 10);
