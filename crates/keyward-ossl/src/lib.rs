@@ -28,6 +28,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 pub mod aead;
 pub mod ctx;
+mod der;
 pub mod digest;
 mod ffi;
 pub mod gcm;

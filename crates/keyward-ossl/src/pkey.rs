@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use openssl_sys as sys;
 use zeroize::Zeroizing;
 
+use crate::der;
 use crate::digest::{self, DigestAlg};
 use crate::ffi::{self, Bn, ParamBuilder, PkeyCtx, check, clear_errors, ossl_error};
 use crate::{Error, Result};
@@ -518,8 +519,34 @@ impl PKey {
         })
     }
 
-    /// The public key as a DER SubjectPublicKeyInfo.
+    /// The public key as a DER SubjectPublicKeyInfo (RFC 5480 for EC, RFC 8017 for RSA),
+    /// written directly.
     pub fn spki_der(&self) -> Result<Vec<u8>> {
+        // id-ecPublicKey (1.2.840.10045.2.1) and rsaEncryption (1.2.840.113549.1.1.1).
+        const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        const RSA_ENCRYPTION: &[u8] = &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+        ];
+        const NULL: &[u8] = &[0x05, 0x00];
+        Ok(match self.kind {
+            KeyKind::Ec(curve) => der::sequence(&[
+                &der::sequence(&[EC_PUBLIC_KEY, curve.oid_der()]),
+                &der::bit_string(&self.ec_public_point()?),
+            ]),
+            KeyKind::Rsa => {
+                let (n, e) = self.rsa_public_parts()?;
+                let key = der::sequence(&[&der::unsigned_integer(&n), &der::unsigned_integer(&e)]);
+                der::sequence(&[
+                    &der::sequence(&[RSA_ENCRYPTION, NULL]),
+                    &der::bit_string(&key),
+                ])
+            }
+        })
+    }
+
+    /// The same through OpenSSL's encoder: the independent reference for `spki_der`.
+    #[cfg(test)]
+    pub(crate) fn spki_der_openssl(&self) -> Result<Vec<u8>> {
         // SAFETY: live key; a NULL output pointer asks for the length only.
         let len = unsafe { sys::i2d_PUBKEY(self.as_ptr(), ptr::null_mut()) };
         let n = usize::try_from(len).map_err(|_| ossl_error("i2d_PUBKEY"))?;

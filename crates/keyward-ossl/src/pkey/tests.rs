@@ -291,3 +291,24 @@ fn der_conversion_edges() {
     assert!(der_to_rs(&der[..n], 32).is_none());
     assert!(der_to_rs(&der[..n - 1], 66).is_none());
 }
+
+#[test]
+fn spki_written_directly_matches_openssl_encoder() {
+    for curve in [Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1] {
+        let key = PKey::generate_ec(curve).unwrap();
+        assert_eq!(
+            key.spki_der().unwrap(),
+            key.spki_der_openssl().unwrap(),
+            "{curve:?}"
+        );
+    }
+    let rsa = rsa_key();
+    assert_eq!(rsa.spki_der().unwrap(), rsa.spki_der_openssl().unwrap());
+    // An exponent and modulus whose top bits force a leading zero in the INTEGER.
+    let public =
+        PKey::rsa_public_from_components(&rsa.rsa_public_parts().unwrap().0, &[1, 0, 1]).unwrap();
+    assert_eq!(
+        public.spki_der().unwrap(),
+        public.spki_der_openssl().unwrap()
+    );
+}
