@@ -92,7 +92,7 @@ pub struct Application {
     sessions: RwLock<HashMap<SessionHandle, Arc<Mutex<Session>>>>,
     next_session: Mutex<SessionHandle>,
     pub(crate) handles: RwLock<Handles>,
-    pub(crate) logins: Mutex<HashMap<CK_SLOT_ID, Login>>,
+    pub(crate) logins: RwLock<HashMap<CK_SLOT_ID, Login>>,
 }
 
 pub(crate) fn poisoned() -> crate::Error {
@@ -106,7 +106,7 @@ impl Application {
             sessions: RwLock::new(HashMap::new()),
             next_session: Mutex::new(0),
             handles: RwLock::new(Handles::default()),
-            logins: Mutex::new(HashMap::new()),
+            logins: RwLock::new(HashMap::new()),
         }
     }
 
@@ -123,7 +123,7 @@ impl Application {
     pub(crate) fn who(&self, slot: CK_SLOT_ID) -> Result<Option<Who>> {
         Ok(self
             .logins
-            .lock()
+            .read()
             .map_err(|_| poisoned())?
             .get(&slot)
             .map(|l| l.who))
@@ -141,7 +141,7 @@ impl Application {
     pub(crate) fn mk(&self, slot: CK_SLOT_ID) -> Result<Option<Arc<MasterKey>>> {
         Ok(self
             .logins
-            .lock()
+            .read()
             .map_err(|_| poisoned())?
             .get(&slot)
             .map(|l| l.mk.clone()))
@@ -196,7 +196,7 @@ impl Application {
     /// End this application's login to `slot`: private handles become invalid for good,
     /// private session objects are destroyed, and active operations end.
     fn end_login(&self, slot: CK_SLOT_ID) -> Result<()> {
-        let login = self.logins.lock().map_err(|_| poisoned())?.remove(&slot);
+        let login = self.logins.write().map_err(|_| poisoned())?.remove(&slot);
         let Some(login) = login else { return Ok(()) };
         {
             let mut handles = self.handles.write().map_err(|_| poisoned())?;
@@ -423,7 +423,7 @@ impl Application {
                 token.user_login(mk.clone())?;
             }
             self.logins
-                .lock()
+                .write()
                 .map_err(|_| poisoned())?
                 .insert(slot, Login { who, mk });
             Ok(())
@@ -500,7 +500,7 @@ impl Api for Application {
 
     fn init_pin(&self, session: SessionHandle, pin: &[u8]) -> Result<()> {
         let (_s, token, slot) = self.token_of(session)?;
-        let mk = match self.logins.lock().map_err(|_| poisoned())?.get(&slot) {
+        let mk = match self.logins.read().map_err(|_| poisoned())?.get(&slot) {
             Some(Login { who: Who::So, mk }) => mk.clone(),
             _ => return Err(Code::UserNotLoggedIn.err("C_InitPIN needs a R/W SO session")),
         };
@@ -1059,7 +1059,7 @@ impl Drop for Application {
     fn drop(&mut self) {
         let slots: Vec<CK_SLOT_ID> = self
             .logins
-            .lock()
+            .read()
             .map(|l| l.keys().copied().collect())
             .unwrap_or_default();
         let sessions: Vec<SessionHandle> = self
