@@ -737,3 +737,34 @@ fn pbkdf2_can_be_configured() {
     );
     s.logout().unwrap();
 }
+
+#[test]
+fn bad_configuration_fails_initialize_cleanly() {
+    if !is_keyward() {
+        return;
+    }
+    if !isolated("bad_configuration_fails_initialize_cleanly") {
+        return;
+    }
+    let conf = &common::env().conf_path;
+    let good = std::fs::read_to_string(conf).expect("read keyward.toml");
+    // Malformed TOML, an unknown key, a bad value, and a missing file: each is a clear
+    // CKR_GENERAL_ERROR from C_Initialize, the library stays uninitialised, and the process
+    // goes on.
+    for text in [
+        "storage_dir = [",
+        "storage_dri = \"/tmp\"\n",
+        "log_level = \"loud\"\n",
+    ] {
+        std::fs::write(conf, text).unwrap();
+        assert_ckr!(init_raw(None), CKR_GENERAL_ERROR);
+        let mut info = CK_INFO::default();
+        assert_ckr!(call!(C_GetInfo, &mut info), CKR_CRYPTOKI_NOT_INITIALIZED);
+    }
+    std::fs::remove_file(conf).unwrap();
+    assert_ckr!(init_raw(None), CKR_GENERAL_ERROR);
+    // Once the file is right again, the same process initialises normally.
+    std::fs::write(conf, good).unwrap();
+    assert_ckr!(init_raw(None), CKR_OK);
+    assert_ckr!(call!(C_Finalize, null_mut()), CKR_OK);
+}
