@@ -28,6 +28,29 @@ pub(crate) struct Login {
     pub mk: Arc<MasterKey>,
 }
 
+/// Hasher for maps keyed by handles. Handles are small integers this engine hands out itself
+/// (callers only look them up), so a multiplicative hash is enough, and it is far cheaper than
+/// SipHash on a path every call takes.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct HandleHasher(u64);
+
+impl std::hash::Hasher for HandleHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by session or object handle.
+pub(crate) type HandleMap<V> = HashMap<CK_ULONG, V, std::hash::BuildHasherDefault<HandleHasher>>;
+
 /// What a handle refers to.
 #[derive(Clone)]
 pub(crate) enum ObjRef {
@@ -45,7 +68,7 @@ pub(crate) enum ObjRef {
 #[derive(Default)]
 pub(crate) struct Handles {
     next: ObjectHandle,
-    pub map: HashMap<ObjectHandle, ObjRef>,
+    pub map: HandleMap<ObjRef>,
     pub token: HashMap<(CK_SLOT_ID, String), ObjectHandle>,
     /// Handles of session objects, so a find need not walk every token handle.
     pub session: std::collections::BTreeSet<ObjectHandle>,
@@ -89,7 +112,7 @@ impl Handles {
 /// One PKCS#11 application.
 pub struct Application {
     pub(crate) shared: Arc<Shared>,
-    sessions: RwLock<HashMap<SessionHandle, Arc<Mutex<Session>>>>,
+    sessions: RwLock<HandleMap<Arc<Mutex<Session>>>>,
     next_session: Mutex<SessionHandle>,
     pub(crate) handles: RwLock<Handles>,
     pub(crate) logins: RwLock<HashMap<CK_SLOT_ID, Login>>,
@@ -103,7 +126,7 @@ impl Application {
     pub(crate) fn new(shared: Arc<Shared>) -> Application {
         Application {
             shared,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HandleMap::default()),
             next_session: Mutex::new(0),
             handles: RwLock::new(Handles::default()),
             logins: RwLock::new(HashMap::new()),
