@@ -1,8 +1,8 @@
 //! Asymmetric keys (EC on named prime curves, RSA): generation, import from and export to
-//! components, SPKI encoding, and ECDSA / RSA PKCS#1 v1.5 signatures through per-key pools
-//! of ready-initialised contexts.
+//! components, SPKI encoding, and ECDSA / RSA (PKCS#1 v1.5, PSS, raw) signatures and RSA
+//! (OAEP, PKCS#1 v1.5) encryption through per-key pools of ready-initialised contexts.
 
-use std::ffi::{CStr, c_int, c_long};
+use std::ffi::{CStr, c_char, c_int, c_long, c_void};
 use std::fmt;
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
@@ -188,16 +188,39 @@ impl Pool {
     }
 }
 
-/// An asymmetric key in the private library context, with pools of signing and verifying
-/// contexts. Build it once per key object and share it: it is `Send + Sync`.
+/// The operation a pooled context was initialised for. Operations whose parameters vary per
+/// call (PSS, OAEP) set them on every use, which costs far less than a new context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// ECDSA, or RSA PKCS#1 v1.5 signing.
+    Sign,
+    /// ECDSA verification, or RSA PKCS#1 v1.5 verify-recover.
+    Verify,
+    /// RSA-PSS signing.
+    PssSign,
+    /// RSA-PSS verification.
+    PssVerify,
+    /// Raw RSA with the private key (no padding).
+    RawPrivate,
+    /// Raw RSA with the public key (no padding).
+    RawPublic,
+    /// RSA encryption (padding set per call).
+    Encrypt,
+    /// RSA decryption (padding set per call).
+    Decrypt,
+}
+
+const OP_COUNT: usize = 8;
+
+/// An asymmetric key in the private library context, with pools of contexts per operation.
+/// Build it once per key object and share it: it is `Send + Sync`.
 pub struct PKey {
     raw: NonNull<sys::EVP_PKEY>,
     kind: KeyKind,
     private: bool,
     bits: usize,
     size: usize,
-    sign_pool: Pool,
-    verify_pool: Pool,
+    pools: [Pool; OP_COUNT],
 }
 
 // SAFETY: after construction the EVP_PKEY is only read; OpenSSL allows a key to be used from
@@ -224,8 +247,70 @@ impl fmt::Debug for PKey {
     }
 }
 
-const SIG_SIGN: bool = false;
-const SIG_VERIFY: bool = true;
+unsafe extern "C" {
+    fn OSSL_PARAM_construct_utf8_string(
+        key: *const c_char,
+        buf: *mut c_char,
+        bsize: usize,
+    ) -> sys::OSSL_PARAM;
+    fn OSSL_PARAM_construct_int(key: *const c_char, buf: *mut c_int) -> sys::OSSL_PARAM;
+}
+
+/// OpenSSL's name for a digest, as the C string that context parameters take.
+fn md_cname(alg: DigestAlg) -> &'static CStr {
+    match alg {
+        DigestAlg::Sha1 => c"SHA1",
+        DigestAlg::Sha224 => c"SHA224",
+        DigestAlg::Sha256 => c"SHA256",
+        DigestAlg::Sha384 => c"SHA384",
+        DigestAlg::Sha512 => c"SHA512",
+        DigestAlg::Sha512_224 => c"SHA512-224",
+        DigestAlg::Sha512_256 => c"SHA512-256",
+        DigestAlg::Sha3_224 => c"SHA3-224",
+        DigestAlg::Sha3_256 => c"SHA3-256",
+        DigestAlg::Sha3_384 => c"SHA3-384",
+        DigestAlg::Sha3_512 => c"SHA3-512",
+    }
+}
+
+/// A string parameter naming a static value (OpenSSL only reads it).
+fn utf8_param(key: &'static CStr, value: &'static CStr) -> sys::OSSL_PARAM {
+    // SAFETY: both strings are static and NUL-terminated; the constructor only stores the
+    // pointers, and OpenSSL never writes through a parameter passed to a set_params call.
+    unsafe {
+        OSSL_PARAM_construct_utf8_string(
+            key.as_ptr(),
+            value.as_ptr().cast_mut(),
+            value.to_bytes().len(),
+        )
+    }
+}
+
+/// RSA encryption padding and its parameters.
+#[derive(Clone, Copy, Debug)]
+pub enum RsaEncPadding<'a> {
+    /// PKCS#1 v1.5 (RSAES-PKCS1-v1_5); offered for encryption only.
+    Pkcs1,
+    /// RSAES-OAEP with a hash, an MGF1 hash and a label.
+    Oaep {
+        /// The OAEP hash.
+        hash: DigestAlg,
+        /// The MGF1 hash.
+        mgf1: DigestAlg,
+        /// The label (possibly empty).
+        label: &'a [u8],
+    },
+}
+
+impl RsaEncPadding<'_> {
+    /// The largest message this padding carries in a block of `k` bytes.
+    pub fn max_message_len(&self, k: usize) -> usize {
+        match self {
+            RsaEncPadding::Pkcs1 => k.saturating_sub(11),
+            RsaEncPadding::Oaep { hash, .. } => k.saturating_sub(2 * hash.output_len() + 2),
+        }
+    }
+}
 
 impl PKey {
     fn wrap(raw: *mut sys::EVP_PKEY, private: bool) -> Result<PKey> {
@@ -239,8 +324,7 @@ impl PKey {
             private,
             bits: usize::try_from(bits).unwrap_or(0),
             size: usize::try_from(size).unwrap_or(0),
-            sign_pool: Pool::new(),
-            verify_pool: Pool::new(),
+            pools: std::array::from_fn(|_| Pool::new()),
         };
         if is_a(p, c"RSA") {
             key.kind = KeyKind::Rsa;
@@ -575,46 +659,105 @@ impl PKey {
         Ok(rc == 1)
     }
 
-    fn new_ctx(&self, verify: bool) -> Result<PkeyCtx> {
+    fn new_ctx(&self, op: Op) -> Result<PkeyCtx> {
         let ctx = PkeyCtx::from_pkey(self.as_ptr())?;
-        // RSA verification recovers the padded payload and compares it here: OpenSSL's
-        // EVP_PKEY_verify refuses an empty payload, which CKM_RSA_PKCS allows.
+        let rsa = self.kind == KeyKind::Rsa;
+        // RSA PKCS#1 v1.5 verification recovers the padded payload and compares it here:
+        // OpenSSL's EVP_PKEY_verify refuses an empty payload, which CKM_RSA_PKCS allows.
         // SAFETY: live context bound to this key.
         let rc = unsafe {
-            match (verify, self.kind) {
-                (false, _) => sys::EVP_PKEY_sign_init(ctx.as_ptr()),
-                (true, KeyKind::Rsa) => sys::EVP_PKEY_verify_recover_init(ctx.as_ptr()),
-                (true, KeyKind::Ec(_)) => sys::EVP_PKEY_verify_init(ctx.as_ptr()),
+            match op {
+                Op::Sign | Op::PssSign | Op::RawPrivate => sys::EVP_PKEY_sign_init(ctx.as_ptr()),
+                Op::Verify if rsa => sys::EVP_PKEY_verify_recover_init(ctx.as_ptr()),
+                Op::RawPublic => sys::EVP_PKEY_verify_recover_init(ctx.as_ptr()),
+                Op::Verify | Op::PssVerify => sys::EVP_PKEY_verify_init(ctx.as_ptr()),
+                Op::Encrypt => sys::EVP_PKEY_encrypt_init(ctx.as_ptr()),
+                Op::Decrypt => sys::EVP_PKEY_decrypt_init(ctx.as_ptr()),
             }
         };
         check(rc, "EVP_PKEY_*_init")?;
-        if self.kind == KeyKind::Rsa {
-            // SAFETY: live context initialised for an RSA signature operation.
-            let rc =
-                unsafe { sys::EVP_PKEY_CTX_set_rsa_padding(ctx.as_ptr(), sys::RSA_PKCS1_PADDING) };
+        let padding = match op {
+            Op::Sign | Op::Verify if rsa => Some(sys::RSA_PKCS1_PADDING),
+            Op::RawPrivate | Op::RawPublic => Some(sys::RSA_NO_PADDING),
+            // PSS, OAEP and PKCS#1 encryption set their padding on every call.
+            _ => None,
+        };
+        if let Some(padding) = padding {
+            // SAFETY: live context initialised for an RSA operation.
+            let rc = unsafe { sys::EVP_PKEY_CTX_set_rsa_padding(ctx.as_ptr(), padding) };
             check(rc, "EVP_PKEY_CTX_set_rsa_padding")?;
         }
         Ok(ctx)
     }
 
     /// Run `f` with a pooled context; the context goes back to the pool unless `f` failed.
-    fn with_ctx<R>(&self, verify: bool, f: impl FnOnce(&PkeyCtx) -> Result<R>) -> Result<R> {
-        let pool = if verify {
-            &self.verify_pool
-        } else {
-            &self.sign_pool
-        };
+    fn with_ctx<R>(&self, op: Op, f: impl FnOnce(&PkeyCtx) -> Result<R>) -> Result<R> {
+        let pool = &self.pools[op as usize];
         let ctx = match pool.take() {
             Some(c) => c,
-            None => self.new_ctx(verify)?,
+            None => self.new_ctx(op)?,
         };
         let r = f(&ctx)?;
         pool.give_back(ctx);
         Ok(r)
     }
 
+    /// Set the PSS parameters on a signing or verifying context (they change per call).
+    fn set_pss(ctx: &PkeyCtx, hash: DigestAlg, mgf1: DigestAlg, salt_len: usize) -> Result<()> {
+        let mut salt =
+            c_int::try_from(salt_len).map_err(|_| Error("PSS salt length too large".into()))?;
+        // SAFETY: `salt` outlives the set_params call below, which only reads it.
+        let salt_param = unsafe { OSSL_PARAM_construct_int(c"saltlen".as_ptr(), &mut salt) };
+        let params = [
+            utf8_param(c"pad-mode", c"pss"),
+            utf8_param(c"digest", md_cname(hash)),
+            utf8_param(c"mgf1-digest", md_cname(mgf1)),
+            salt_param,
+            // SAFETY: no preconditions.
+            unsafe { sys::OSSL_PARAM_construct_end() },
+        ];
+        // SAFETY: live context; `params` is END-terminated and every pointer in it is live.
+        let rc = unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) };
+        check(rc, "EVP_PKEY_CTX_set_params (PSS)")
+    }
+
+    /// Set the encryption padding on an encrypting or decrypting context.
+    fn set_enc_padding(ctx: &PkeyCtx, padding: &RsaEncPadding<'_>) -> Result<()> {
+        // SAFETY: no preconditions.
+        let end = unsafe { sys::OSSL_PARAM_construct_end() };
+        let rc = match padding {
+            RsaEncPadding::Pkcs1 => {
+                let params = [utf8_param(c"pad-mode", c"pkcs1"), end];
+                // SAFETY: live context and an END-terminated array of static strings.
+                unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) }
+            }
+            RsaEncPadding::Oaep { hash, mgf1, label } => {
+                // The provider copies the label, so a slice borrowed for the call suffices.
+                // SAFETY: `label` is readable for its length and outlives the call below;
+                // OpenSSL does not write through parameters it is given to set.
+                let label_param = unsafe {
+                    sys::OSSL_PARAM_construct_octet_string(
+                        c"oaep-label".as_ptr(),
+                        label.as_ptr().cast_mut().cast::<c_void>(),
+                        label.len(),
+                    )
+                };
+                let params = [
+                    utf8_param(c"pad-mode", c"oaep"),
+                    utf8_param(c"digest", md_cname(*hash)),
+                    utf8_param(c"mgf1-digest", md_cname(*mgf1)),
+                    label_param,
+                    end,
+                ];
+                // SAFETY: live context; END-terminated array whose pointers are all live.
+                unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) }
+            }
+        };
+        check(rc, "EVP_PKEY_CTX_set_params (encryption padding)")
+    }
+
     fn raw_sign(&self, tbs: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.with_ctx(SIG_SIGN, |ctx| {
+        self.with_ctx(Op::Sign, |ctx| {
             let mut len = out.len();
             // SAFETY: live sign context; `out` is writable for `len` bytes and `tbs` readable.
             let rc = unsafe {
@@ -632,7 +775,7 @@ impl PKey {
     }
 
     fn raw_verify(&self, tbs: &[u8], sig: &[u8]) -> Result<bool> {
-        self.with_ctx(SIG_VERIFY, |ctx| {
+        self.with_ctx(Op::Verify, |ctx| {
             // SAFETY: live verify context; both slices are readable for their lengths.
             let rc = unsafe {
                 sys::EVP_PKEY_verify(
@@ -717,7 +860,7 @@ impl PKey {
             return Ok(false);
         }
         let mut recovered = vec![0u8; self.size];
-        self.with_ctx(SIG_VERIFY, |ctx| {
+        self.with_ctx(Op::Verify, |ctx| {
             let mut len = recovered.len();
             // SAFETY: live verify-recover context; `recovered` is writable for `len` bytes and
             // `signature` readable for its length.
@@ -755,6 +898,220 @@ impl PKey {
     ) -> Result<bool> {
         let d = digest::digest(alg, message)?;
         self.rsa_pkcs1_verify_raw(&digest::digest_info(alg, &d)?, signature)
+    }
+
+    /// RSASSA-PSS over a digest computed by the caller with `hash` (its length must match),
+    /// with MGF1 over `mgf1` and a random salt of `salt_len` bytes.
+    pub fn rsa_pss_sign(
+        &self,
+        hash: DigestAlg,
+        mgf1: DigestAlg,
+        salt_len: usize,
+        digest: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.need_rsa()?;
+        self.need_private()?;
+        if digest.len() != hash.output_len() {
+            return Err(Error(format!(
+                "a {} digest is {} bytes, not {}",
+                hash.name(),
+                hash.output_len(),
+                digest.len()
+            )));
+        }
+        let mut out = vec![0u8; self.size];
+        let n = self.with_ctx(Op::PssSign, |ctx| {
+            PKey::set_pss(ctx, hash, mgf1, salt_len)?;
+            let mut len = out.len();
+            // SAFETY: live sign context; `out` is writable for `len` bytes and `digest` readable.
+            let rc = unsafe {
+                sys::EVP_PKEY_sign(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut len,
+                    digest.as_ptr(),
+                    digest.len(),
+                )
+            };
+            check(rc, "EVP_PKEY_sign (PSS)")?;
+            Ok(len)
+        })?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Verify an RSASSA-PSS signature over a digest with exactly `salt_len` bytes of salt:
+    /// `Ok(false)` for a wrong signature (including a wrong length), `Err` only for OpenSSL
+    /// failures.
+    pub fn rsa_pss_verify(
+        &self,
+        hash: DigestAlg,
+        mgf1: DigestAlg,
+        salt_len: usize,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool> {
+        self.need_rsa()?;
+        if signature.len() != self.size || digest.len() != hash.output_len() {
+            return Ok(false);
+        }
+        self.with_ctx(Op::PssVerify, |ctx| {
+            PKey::set_pss(ctx, hash, mgf1, salt_len)?;
+            // SAFETY: live verify context; both slices are readable for their lengths.
+            let rc = unsafe {
+                sys::EVP_PKEY_verify(
+                    ctx.as_ptr(),
+                    signature.as_ptr(),
+                    signature.len(),
+                    digest.as_ptr(),
+                    digest.len(),
+                )
+            };
+            match rc {
+                1 => Ok(true),
+                0 => {
+                    clear_errors();
+                    Ok(false)
+                }
+                _ => Err(ossl_error("EVP_PKEY_verify (PSS)")),
+            }
+        })
+    }
+
+    /// Raw RSA with the private key: `block`^d mod n. `block` must be exactly k bytes and
+    /// numerically below the modulus.
+    pub fn rsa_raw_private(&self, block: &[u8]) -> Result<Vec<u8>> {
+        self.need_rsa()?;
+        self.need_private()?;
+        if block.len() != self.size {
+            return Err(Error(format!("a raw RSA block is {} bytes", self.size)));
+        }
+        let mut out = vec![0u8; self.size];
+        let n = self.with_ctx(Op::RawPrivate, |ctx| {
+            let mut len = out.len();
+            // SAFETY: live sign context without padding; `out` is writable for `len` bytes.
+            let rc = unsafe {
+                sys::EVP_PKEY_sign(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut len,
+                    block.as_ptr(),
+                    block.len(),
+                )
+            };
+            check(rc, "EVP_PKEY_sign (raw)")?;
+            Ok(len)
+        })?;
+        if n != self.size {
+            return Err(Error("raw RSA result of the wrong length".into()));
+        }
+        Ok(out)
+    }
+
+    /// Raw RSA with the public key: `block`^e mod n, k bytes. `None` when `block` is not k
+    /// bytes or not below the modulus.
+    pub fn rsa_raw_public(&self, block: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.need_rsa()?;
+        if block.len() != self.size {
+            return Ok(None);
+        }
+        let mut out = vec![0u8; self.size];
+        self.with_ctx(Op::RawPublic, |ctx| {
+            let mut len = out.len();
+            // SAFETY: live verify-recover context without padding; `out` is writable for
+            // `len` bytes and `block` readable for its length.
+            let rc = unsafe {
+                sys::EVP_PKEY_verify_recover(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut len,
+                    block.as_ptr(),
+                    block.len(),
+                )
+            };
+            if rc == 1 && len == out.len() {
+                Ok(Some(()))
+            } else {
+                clear_errors();
+                Ok(None)
+            }
+        })
+        .map(|r| r.map(|()| out))
+    }
+
+    /// RSA encryption with the public key. The message must fit the padding
+    /// ([`RsaEncPadding::max_message_len`]); the result is k bytes.
+    pub fn rsa_encrypt(&self, padding: &RsaEncPadding<'_>, message: &[u8]) -> Result<Vec<u8>> {
+        self.need_rsa()?;
+        if message.len() > padding.max_message_len(self.size) {
+            return Err(Error(format!(
+                "{} bytes do not fit an RSA block of {} with this padding",
+                message.len(),
+                self.size
+            )));
+        }
+        let mut out = vec![0u8; self.size];
+        let n = self.with_ctx(Op::Encrypt, |ctx| {
+            PKey::set_enc_padding(ctx, padding)?;
+            let mut len = out.len();
+            // SAFETY: live encrypt context; `out` is writable for `len` bytes and `message`
+            // readable for its length.
+            let rc = unsafe {
+                sys::EVP_PKEY_encrypt(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut len,
+                    message.as_ptr(),
+                    message.len(),
+                )
+            };
+            check(rc, "EVP_PKEY_encrypt")?;
+            Ok(len)
+        })?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// RSAES-OAEP decryption. Every way a ciphertext can be wrong (length, value, padding,
+    /// label) gives the same `Ok(None)`, and the context goes back to its pool either way, so
+    /// the outcome takes one path here. PKCS#1 v1.5 decryption is refused outright: it is a
+    /// padding oracle unless done with implicit rejection.
+    pub fn rsa_decrypt(
+        &self,
+        padding: &RsaEncPadding<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        self.need_rsa()?;
+        self.need_private()?;
+        if matches!(padding, RsaEncPadding::Pkcs1) {
+            return Err(Error("PKCS#1 v1.5 decryption is not offered".into()));
+        }
+        let mut out = Zeroizing::new(vec![0u8; self.size]);
+        let len = self.with_ctx(Op::Decrypt, |ctx| {
+            PKey::set_enc_padding(ctx, padding)?;
+            let mut len = out.len();
+            // SAFETY: live decrypt context; `out` is writable for `len` bytes and `ciphertext`
+            // readable for its length (OpenSSL rejects lengths other than k itself).
+            let rc = unsafe {
+                sys::EVP_PKEY_decrypt(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut len,
+                    ciphertext.as_ptr(),
+                    ciphertext.len(),
+                )
+            };
+            if rc == 1 {
+                Ok(Some(len))
+            } else {
+                clear_errors();
+                Ok(None)
+            }
+        })?;
+        Ok(len.filter(|&n| n <= out.len()).map(|n| {
+            out.truncate(n);
+            out
+        }))
     }
 }
 

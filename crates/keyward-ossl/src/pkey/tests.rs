@@ -312,3 +312,229 @@ fn spki_written_directly_matches_openssl_encoder() {
         public.spki_der_openssl().unwrap()
     );
 }
+
+fn rsa_reference_private() -> OsslPKey<openssl::pkey::Private> {
+    let parts = rsa_key().rsa_private_parts().unwrap();
+    let bn = |b: &[u8]| BigNum::from_slice(b).unwrap();
+    let rsa = Rsa::from_private_components(
+        bn(&parts.n),
+        bn(&parts.e),
+        bn(&parts.d),
+        bn(&parts.p),
+        bn(&parts.q),
+        bn(&parts.dp),
+        bn(&parts.dq),
+        bn(&parts.qinv),
+    )
+    .unwrap();
+    OsslPKey::from_rsa(rsa).unwrap()
+}
+
+#[test]
+fn rsa_pss_interoperates_with_the_default_context() {
+    use openssl::rsa::Padding;
+    use openssl::sign::RsaPssSaltlen;
+    let key = rsa_key();
+    let reference = rsa_reference_private();
+    let msg = b"probabilistic signature";
+    for (hash, mgf1, md, mgf_md, salt) in [
+        (
+            DigestAlg::Sha256,
+            DigestAlg::Sha256,
+            MessageDigest::sha256(),
+            MessageDigest::sha256(),
+            32,
+        ),
+        (
+            DigestAlg::Sha512,
+            DigestAlg::Sha1,
+            MessageDigest::sha512(),
+            MessageDigest::sha1(),
+            0,
+        ),
+        (
+            DigestAlg::Sha1,
+            DigestAlg::Sha384,
+            MessageDigest::sha1(),
+            MessageDigest::sha384(),
+            256 - 20 - 2,
+        ),
+    ] {
+        let d = digest::digest(hash, msg).unwrap();
+        // Ours, checked by the default context.
+        let sig = key.rsa_pss_sign(hash, mgf1, salt, &d).unwrap();
+        assert_eq!(sig.len(), 256);
+        let mut v = Verifier::new(md, &reference).unwrap();
+        v.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+        v.set_rsa_mgf1_md(mgf_md).unwrap();
+        v.set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt as i32))
+            .unwrap();
+        assert!(v.verify_oneshot(&sig, msg).unwrap(), "{hash:?}/{salt}");
+        // The default context's, checked by ours.
+        let mut s = Signer::new(md, &reference).unwrap();
+        s.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+        s.set_rsa_mgf1_md(mgf_md).unwrap();
+        s.set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt as i32))
+            .unwrap();
+        let theirs = s.sign_oneshot_to_vec(msg).unwrap();
+        assert!(key.rsa_pss_verify(hash, mgf1, salt, &d, &theirs).unwrap());
+        // Wrong salt length, MGF hash, digest or signature: false, not an error.
+        assert!(
+            !key.rsa_pss_verify(hash, mgf1, salt + 1, &d, &theirs)
+                .unwrap()
+        );
+        assert!(
+            !key.rsa_pss_verify(hash, DigestAlg::Sha224, salt, &d, &theirs)
+                .unwrap()
+        );
+        let mut bad = d.to_vec();
+        bad[0] ^= 1;
+        assert!(!key.rsa_pss_verify(hash, mgf1, salt, &bad, &theirs).unwrap());
+        assert!(
+            !key.rsa_pss_verify(hash, mgf1, salt, &d, &theirs[1..])
+                .unwrap()
+        );
+        assert!(
+            !key.rsa_pss_verify(hash, mgf1, salt, &d, &[0xff; 256])
+                .unwrap()
+        );
+    }
+    // The PKCS#1 v1.5 contexts of the same key are unaffected by the PSS ones.
+    let sig = key.rsa_pkcs1_sign(DigestAlg::Sha256, msg).unwrap();
+    assert!(key.rsa_pkcs1_verify(DigestAlg::Sha256, msg, &sig).unwrap());
+    assert!(
+        key.rsa_pss_sign(DigestAlg::Sha256, DigestAlg::Sha256, 32, &[0; 20])
+            .is_err()
+    );
+}
+
+#[test]
+fn rsa_raw_operations_are_inverse_and_match_the_default_context() {
+    use openssl::rsa::Padding;
+    let key = rsa_key();
+    let reference = rsa_reference_private();
+    let rsa = reference.rsa().unwrap();
+    let mut block = vec![0u8; 256];
+    block[1..].fill(0x5c);
+    let sig = key.rsa_raw_private(&block).unwrap();
+    let mut expected = vec![0u8; 256];
+    rsa.private_encrypt(&block, &mut expected, Padding::NONE)
+        .unwrap();
+    assert_eq!(sig, expected);
+    assert_eq!(key.rsa_raw_public(&sig).unwrap().unwrap(), block);
+    // The modulus itself is not below the modulus; short blocks are refused.
+    let n = rsa.n().to_vec();
+    assert!(key.rsa_raw_private(&n).is_err());
+    assert_eq!(key.rsa_raw_public(&n).unwrap(), None);
+    assert_eq!(key.rsa_raw_public(&sig[1..]).unwrap(), None);
+    assert!(key.rsa_raw_private(&block[1..]).is_err());
+}
+
+#[test]
+fn rsa_oaep_interoperates_with_the_default_context() {
+    use openssl::encrypt::{Decrypter, Encrypter};
+    use openssl::rsa::Padding;
+    let key = rsa_key();
+    let reference = rsa_reference_private();
+    for (hash, mgf1, md, mgf_md, label) in [
+        (
+            DigestAlg::Sha256,
+            DigestAlg::Sha256,
+            MessageDigest::sha256(),
+            MessageDigest::sha256(),
+            &b""[..],
+        ),
+        (
+            DigestAlg::Sha1,
+            DigestAlg::Sha512,
+            MessageDigest::sha1(),
+            MessageDigest::sha512(),
+            &b"a label"[..],
+        ),
+    ] {
+        let pad = RsaEncPadding::Oaep { hash, mgf1, label };
+        let max = pad.max_message_len(256);
+        assert_eq!(max, 256 - 2 * hash.output_len() - 2);
+        let msg = vec![0xa7u8; max];
+        let ct = key.rsa_encrypt(&pad, &msg).unwrap();
+        assert_eq!(ct.len(), 256);
+        assert!(key.rsa_encrypt(&pad, &vec![0u8; max + 1]).is_err());
+
+        let mut dec = Decrypter::new(&reference).unwrap();
+        dec.set_rsa_padding(Padding::PKCS1_OAEP).unwrap();
+        dec.set_rsa_oaep_md(md).unwrap();
+        dec.set_rsa_mgf1_md(mgf_md).unwrap();
+        // The openssl crate cannot set an empty label (it is the default anyway).
+        if !label.is_empty() {
+            dec.set_rsa_oaep_label(label).unwrap();
+        }
+        let mut out = vec![0u8; dec.decrypt_len(&ct).unwrap()];
+        let n = dec.decrypt(&ct, &mut out).unwrap();
+        assert_eq!(&out[..n], &msg[..]);
+
+        let mut enc = Encrypter::new(&reference).unwrap();
+        enc.set_rsa_padding(Padding::PKCS1_OAEP).unwrap();
+        enc.set_rsa_oaep_md(md).unwrap();
+        enc.set_rsa_mgf1_md(mgf_md).unwrap();
+        // The openssl crate cannot set an empty label (it is the default anyway).
+        if !label.is_empty() {
+            enc.set_rsa_oaep_label(label).unwrap();
+        }
+        let mut theirs = vec![0u8; enc.encrypt_len(b"secret").unwrap()];
+        let n = enc.encrypt(b"secret", &mut theirs).unwrap();
+        theirs.truncate(n);
+        assert_eq!(
+            key.rsa_decrypt(&pad, &theirs).unwrap().unwrap().as_slice(),
+            b"secret"
+        );
+        // Every kind of wrong ciphertext gives the same None.
+        let mut bad = theirs.clone();
+        bad[200] ^= 1;
+        assert!(key.rsa_decrypt(&pad, &bad).unwrap().is_none());
+        assert!(key.rsa_decrypt(&pad, &theirs[1..]).unwrap().is_none());
+        assert!(key.rsa_decrypt(&pad, &[0xff; 256]).unwrap().is_none());
+        let other = RsaEncPadding::Oaep {
+            hash,
+            mgf1,
+            label: b"another label",
+        };
+        assert!(key.rsa_decrypt(&other, &theirs).unwrap().is_none());
+        // The pooled context is still good after failures.
+        assert_eq!(
+            key.rsa_decrypt(&pad, &theirs).unwrap().unwrap().as_slice(),
+            b"secret"
+        );
+    }
+}
+
+#[test]
+fn rsa_pkcs1_encryption_is_one_way_here() {
+    use openssl::rsa::Padding;
+    let key = rsa_key();
+    let reference = rsa_reference_private();
+    let ct = key.rsa_encrypt(&RsaEncPadding::Pkcs1, &[9u8; 245]).unwrap();
+    let mut out = vec![0u8; 256];
+    let n = reference
+        .rsa()
+        .unwrap()
+        .private_decrypt(&ct, &mut out, Padding::PKCS1)
+        .unwrap();
+    assert_eq!(&out[..n], &[9u8; 245][..]);
+    assert!(key.rsa_encrypt(&RsaEncPadding::Pkcs1, &[9u8; 246]).is_err());
+    assert!(key.rsa_decrypt(&RsaEncPadding::Pkcs1, &ct).is_err());
+    let (n, e) = key.rsa_public_parts().unwrap();
+    let public = PKey::rsa_public_from_components(&n, &e).unwrap();
+    assert!(public.rsa_raw_private(&[0u8; 256]).is_err());
+    assert!(
+        public
+            .rsa_decrypt(
+                &RsaEncPadding::Oaep {
+                    hash: DigestAlg::Sha256,
+                    mgf1: DigestAlg::Sha256,
+                    label: b""
+                },
+                &ct
+            )
+            .is_err()
+    );
+}
