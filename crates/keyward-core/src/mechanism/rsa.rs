@@ -1,28 +1,33 @@
-//! RSA keys and PKCS#1 v1.5 signatures (PKCS#11 3.0 §6.1): CKM_RSA_PKCS_KEY_PAIR_GEN,
-//! CKM_RSA_PKCS (sign and verify only) and CKM_SHA224/256/384/512_RSA_PKCS.
+//! RSA keys and mechanisms (PKCS#11 3.0 §6.1): CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS
+//! (sign, verify, encrypt), CKM_SHA*_RSA_PKCS, CKM_RSA_PKCS_PSS and CKM_SHA*_RSA_PKCS_PSS,
+//! CKM_RSA_X_509 (sign and verify) and CKM_RSA_PKCS_OAEP.
 //!
 //! CKM_RSA_PKCS decryption is deliberately absent: PKCS#1 v1.5 decryption is a padding
-//! oracle unless it uses implicit rejection.
+//! oracle unless it uses implicit rejection. CKM_SHA1_RSA_PKCS only verifies (old
+//! signatures); keys under 2048 bits are accepted for import and verification only.
 
 use std::sync::Arc;
 
 use cryptoki_sys::*;
 use keyward_ossl::digest::{Digest, DigestAlg, digest_info};
-use keyward_ossl::pkey::{KeyKind, PKey, RsaComponents, RsaCrt};
+use keyward_ossl::pkey::{KeyKind, PKey, RsaComponents, RsaCrt, RsaEncPadding};
 use zeroize::Zeroizing;
 
 use crate::error::{Code, Result};
 use crate::mechanism::digest::no_params;
-use crate::mechanism::{Bytes, Mech, Registry, SignOp, VerifyOp};
+use crate::mechanism::{Bytes, CipherOp, Mech, Registry, SignOp, VerifyOp};
 use crate::object::Object;
-use crate::types::{AttrValue, Attrs, Mechanism, MechanismInfo};
+use crate::types::{AttrValue, Attrs, MechParams, Mechanism, MechanismInfo};
 
 /// Modulus sizes a new key may have.
 const GEN_MIN_BITS: usize = 2048;
-const GEN_MAX_BITS: usize = 4096;
-/// Modulus sizes an existing key may have to be used.
-const USE_MIN_BITS: usize = 2048;
+const GEN_MAX_BITS: usize = 8192;
+/// Modulus sizes an existing key may have to be imported and to verify.
+const USE_MIN_BITS: usize = 1024;
 const USE_MAX_BITS: usize = 16384;
+/// The smallest modulus that may sign, encrypt or decrypt (SP 800-131A: 1024-bit RSA only
+/// for checking old signatures).
+const STRONG_MIN_BITS: usize = 2048;
 /// PKCS#1 v1.5 padding takes at least 11 bytes of the block.
 const PKCS1_OVERHEAD: usize = 11;
 /// OpenSSL refuses larger public exponents for large moduli; 64 bits covers every real use.
@@ -186,13 +191,214 @@ fn pairwise_test(key: &PKey) -> Result<()> {
     }
 }
 
-/// CKM_RSA_PKCS (`hash` None: the caller supplies the DigestInfo) or CKM_SHA*_RSA_PKCS.
-struct RsaPkcs {
+/// An RSA key that may sign, encrypt or decrypt: at least 2048 bits.
+fn strong(key: Arc<PKey>) -> Result<Arc<PKey>> {
+    if key.bits() < STRONG_MIN_BITS {
+        return Err(Code::KeySizeRange.err(format!(
+            "{}-bit RSA keys only verify; other operations need {STRONG_MIN_BITS} bits",
+            key.bits()
+        )));
+    }
+    Ok(key)
+}
+
+/// The private RSA key of `key`, strong enough to sign or decrypt.
+fn private_key(key: &Object, what: &str) -> Result<Arc<PKey>> {
+    let k = rsa_key(key)?;
+    if !k.has_private() {
+        return Err(Code::KeyTypeInconsistent.err(format!("{what} needs an RSA private key")));
+    }
+    strong(k)
+}
+
+fn unsupported(what: &str) -> crate::error::Error {
+    Code::MechanismInvalid.err(format!("this RSA mechanism does not {what}"))
+}
+
+fn param_invalid(why: &str) -> crate::error::Error {
+    Code::MechanismParamInvalid.err(why.to_owned())
+}
+
+/// The hash a CK_RSA_PKCS_PSS_PARAMS / CK_RSA_PKCS_OAEP_PARAMS hashAlg names.
+fn hash_of_mech(m: CK_MECHANISM_TYPE) -> Option<DigestAlg> {
+    match m {
+        CKM_SHA_1 => Some(DigestAlg::Sha1),
+        CKM_SHA224 => Some(DigestAlg::Sha224),
+        CKM_SHA256 => Some(DigestAlg::Sha256),
+        CKM_SHA384 => Some(DigestAlg::Sha384),
+        CKM_SHA512 => Some(DigestAlg::Sha512),
+        _ => None,
+    }
+}
+
+/// The hash of a CKG_MGF1_* mask generation function.
+fn hash_of_mgf(g: CK_ULONG) -> Option<DigestAlg> {
+    match g {
+        CKG_MGF1_SHA1 => Some(DigestAlg::Sha1),
+        CKG_MGF1_SHA224 => Some(DigestAlg::Sha224),
+        CKG_MGF1_SHA256 => Some(DigestAlg::Sha256),
+        CKG_MGF1_SHA384 => Some(DigestAlg::Sha384),
+        CKG_MGF1_SHA512 => Some(DigestAlg::Sha512),
+        CKG_MGF1_SHA3_224 => Some(DigestAlg::Sha3_224),
+        CKG_MGF1_SHA3_256 => Some(DigestAlg::Sha3_256),
+        CKG_MGF1_SHA3_384 => Some(DigestAlg::Sha3_384),
+        CKG_MGF1_SHA3_512 => Some(DigestAlg::Sha3_512),
+        _ => None,
+    }
+}
+
+/// Checked CK_RSA_PKCS_PSS_PARAMS.
+#[derive(Clone, Copy, Debug)]
+struct PssParams {
+    hash: DigestAlg,
+    mgf1: DigestAlg,
+    salt_len: usize,
+}
+
+/// The PSS parameters of `mech` for `key`; `fixed` is the hash of a CKM_SHA*_RSA_PKCS_PSS
+/// mechanism, which hashAlg must repeat.
+fn pss_params(mech: &Mechanism, fixed: Option<DigestAlg>, key: &PKey) -> Result<PssParams> {
+    let MechParams::Pss {
+        hash,
+        mgf,
+        salt_len,
+    } = &mech.params
+    else {
+        return Err(param_invalid("PSS needs CK_RSA_PKCS_PSS_PARAMS"));
+    };
+    let hash = hash_of_mech(*hash)
+        .ok_or_else(|| param_invalid("PSS hashAlg must be CKM_SHA_1 or a SHA-2 hash"))?;
+    if fixed.is_some_and(|f| f != hash) {
+        return Err(param_invalid(
+            "PSS hashAlg differs from the mechanism's hash",
+        ));
+    }
+    let mgf1 = hash_of_mgf(*mgf).ok_or_else(|| param_invalid("PSS mgf must be CKG_MGF1_*"))?;
+    // RFC 8017 §9.1.1: emLen = ceil((modBits - 1) / 8) must hold hLen + sLen + 2 bytes; for
+    // moduli of a whole number of bytes this is the k - hLen - 2 of PKCS#11.
+    let em_len = key.bits().saturating_sub(1).div_ceil(8);
+    let max = em_len.saturating_sub(hash.output_len() + 2);
+    let salt_len = usize::try_from(*salt_len)
+        .ok()
+        .filter(|s| *s <= max)
+        .ok_or_else(|| {
+            Code::MechanismParamInvalid.err(format!(
+                "PSS salt of {salt_len} bytes; at most {max} with this key and hash"
+            ))
+        })?;
+    Ok(PssParams {
+        hash,
+        mgf1,
+        salt_len,
+    })
+}
+
+/// Checked CK_RSA_PKCS_OAEP_PARAMS (the label is the CKZ_DATA_SPECIFIED source data).
+struct OaepParams {
+    hash: DigestAlg,
+    mgf1: DigestAlg,
+    label: Vec<u8>,
+}
+
+fn oaep_params(mech: &Mechanism) -> Result<OaepParams> {
+    let MechParams::Oaep { hash, mgf, label } = &mech.params else {
+        return Err(param_invalid("OAEP needs CK_RSA_PKCS_OAEP_PARAMS"));
+    };
+    let hash = hash_of_mech(*hash)
+        .ok_or_else(|| param_invalid("OAEP hashAlg must be CKM_SHA_1 or a SHA-2 hash"))?;
+    let mgf1 = hash_of_mgf(*mgf).ok_or_else(|| param_invalid("OAEP mgf must be CKG_MGF1_*"))?;
+    Ok(OaepParams {
+        hash,
+        mgf1,
+        label: label.clone(),
+    })
+}
+
+/// Encryption padding: PKCS#1 v1.5 (`None`) or OAEP.
+struct EncParams(Option<OaepParams>);
+
+impl EncParams {
+    fn padding(&self) -> RsaEncPadding<'_> {
+        match &self.0 {
+            None => RsaEncPadding::Pkcs1,
+            Some(o) => RsaEncPadding::Oaep {
+                hash: o.hash,
+                mgf1: o.mgf1,
+                label: &o.label,
+            },
+        }
+    }
+}
+
+/// Which RSA scheme a mechanism uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    /// PKCS#1 v1.5: signatures, and encryption for CKM_RSA_PKCS.
+    Pkcs1,
+    /// RSASSA-PSS.
+    Pss,
+    /// Raw RSA (CKM_RSA_X_509).
+    X509,
+    /// RSAES-OAEP.
+    Oaep,
+}
+
+/// One RSA mechanism: its scheme, the hash it applies to the data (`None`: the caller's
+/// input is signed as given) and the operations it offers.
+struct Rsa {
+    scheme: Scheme,
     hash: Option<DigestAlg>,
+    flags: CK_FLAGS,
+}
+
+/// A signature scheme with its checked parameters.
+enum Sig {
+    Pkcs1,
+    Pss(PssParams),
+    /// Raw RSA; the modulus (k bytes, big-endian) to keep inputs below it.
+    X509(Vec<u8>),
+}
+
+impl Rsa {
+    fn sig(&self, mech: &Mechanism, key: &PKey) -> Result<Sig> {
+        match self.scheme {
+            Scheme::Pkcs1 => no_params(mech).map(|()| Sig::Pkcs1),
+            Scheme::Pss => pss_params(mech, self.hash, key).map(Sig::Pss),
+            Scheme::X509 => {
+                no_params(mech)?;
+                let (n, _) = key.rsa_public_parts()?;
+                let k = key.signature_len();
+                let mut modulus = vec![0u8; k.saturating_sub(n.len())];
+                modulus.extend_from_slice(&n);
+                Ok(Sig::X509(modulus))
+            }
+            Scheme::Oaep => Err(unsupported("sign or verify")),
+        }
+    }
+
+    fn input(&self, sig: &Sig, key: &PKey) -> Result<Input> {
+        let k = key.signature_len();
+        Input::new(
+            self.hash,
+            match sig {
+                Sig::Pkcs1 => k.saturating_sub(PKCS1_OVERHEAD),
+                Sig::Pss(p) => p.hash.output_len(),
+                Sig::X509(_) => k,
+            },
+        )
+    }
+
+    fn enc_params(&self, mech: &Mechanism) -> Result<EncParams> {
+        match self.scheme {
+            Scheme::Pkcs1 => no_params(mech).map(|()| EncParams(None)),
+            Scheme::Oaep => oaep_params(mech).map(|o| EncParams(Some(o))),
+            Scheme::Pss | Scheme::X509 => Err(unsupported("encrypt or decrypt")),
+        }
+    }
 }
 
 enum Input {
-    /// Caller-formatted data, at most k - 11 bytes.
+    /// Caller-formatted data, at most `max` bytes.
     Raw {
         buf: Zeroizing<Vec<u8>>,
         max: usize,
@@ -201,11 +407,11 @@ enum Input {
 }
 
 impl Input {
-    fn new(hash: Option<DigestAlg>, key: &PKey) -> Result<Input> {
+    fn new(hash: Option<DigestAlg>, max: usize) -> Result<Input> {
         Ok(match hash {
             None => Input::Raw {
                 buf: Zeroizing::new(Vec::new()),
-                max: key.signature_len() - PKCS1_OVERHEAD,
+                max,
             },
             Some(alg) => Input::Hashed(Digest::new(alg)?),
         })
@@ -216,7 +422,7 @@ impl Input {
             Input::Raw { buf, max } => {
                 if buf.len() + data.len() > *max {
                     return Err(Code::DataLenRange.err(format!(
-                        "CKM_RSA_PKCS input is at most {max} bytes (k - 11)"
+                        "this RSA mechanism takes at most {max} bytes of input with this key"
                     )));
                 }
                 buf.extend_from_slice(data);
@@ -226,24 +432,66 @@ impl Input {
         }
     }
 
-    /// The data PKCS#1 v1.5 pads: the caller's bytes, or the DigestInfo of the digest.
-    fn take(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    /// The data the scheme encodes: the caller's bytes, or the digest (as a DigestInfo for
+    /// PKCS#1 v1.5).
+    fn take(&mut self, sig: &Sig) -> Result<Zeroizing<Vec<u8>>> {
         match self {
             Input::Raw { buf, .. } => Ok(std::mem::take(buf)),
             Input::Hashed(d) => {
                 let digest = d.finish()?;
-                Ok(Zeroizing::new(digest_info(d.alg(), &digest)?))
+                match sig {
+                    Sig::Pkcs1 => Ok(Zeroizing::new(digest_info(d.alg(), &digest)?)),
+                    Sig::Pss(_) | Sig::X509(_) => Ok(digest),
+                }
             }
         }
     }
 }
 
-impl Mech for RsaPkcs {
+/// CKM_RSA_PKCS_PSS signs a digest the caller computed: it must have the hash's length.
+fn exact_digest(tbs: &[u8], p: &PssParams) -> Result<()> {
+    if tbs.len() == p.hash.output_len() {
+        Ok(())
+    } else {
+        Err(Code::DataLenRange.err(format!(
+            "a {} digest is {} bytes, not {}",
+            p.hash.name(),
+            p.hash.output_len(),
+            tbs.len()
+        )))
+    }
+}
+
+/// The raw-RSA block for `data`: left-padded with zeros to the modulus length, and
+/// numerically below the modulus (CKR_DATA_INVALID otherwise).
+fn x509_block(data: &[u8], modulus: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let pad = modulus.len().checked_sub(data.len()).ok_or_else(|| {
+        Code::DataLenRange.err(format!(
+            "CKM_RSA_X_509 input is at most {} bytes",
+            modulus.len()
+        ))
+    })?;
+    let mut block = Zeroizing::new(vec![0u8; pad]);
+    block.extend_from_slice(data);
+    // Equal-length big-endian strings compare as the numbers they encode.
+    if block.as_slice() >= modulus {
+        return Err(Code::DataInvalid.err("CKM_RSA_X_509 input is not below the modulus"));
+    }
+    Ok(block)
+}
+
+impl Mech for Rsa {
     fn info(&self) -> MechanismInfo {
+        // Keys below 2048 bits are usable only to verify.
+        let min = if self.flags & CKF_VERIFY != 0 {
+            USE_MIN_BITS
+        } else {
+            STRONG_MIN_BITS
+        };
         MechanismInfo {
-            min_key_size: USE_MIN_BITS as CK_ULONG,
+            min_key_size: min as CK_ULONG,
             max_key_size: USE_MAX_BITS as CK_ULONG,
-            flags: CKF_SIGN | CKF_VERIFY,
+            flags: self.flags,
         }
     }
 
@@ -252,25 +500,58 @@ impl Mech for RsaPkcs {
     }
 
     fn sign_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
-        no_params(mech)?;
-        let key = rsa_key(key)?;
-        if !key.has_private() {
-            return Err(Code::KeyTypeInconsistent.err("signing needs an RSA private key"));
+        if self.flags & CKF_SIGN == 0 {
+            return Err(unsupported("sign"));
         }
-        let input = Input::new(self.hash, &key)?;
-        Ok(Box::new(RsaSign { key, input }))
+        let key = private_key(key, "signing")?;
+        let sig = self.sig(mech, &key)?;
+        let input = self.input(&sig, &key)?;
+        Ok(Box::new(RsaSign { key, sig, input }))
     }
 
     fn verify_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn VerifyOp>> {
-        no_params(mech)?;
+        if self.flags & CKF_VERIFY == 0 {
+            return Err(unsupported("verify"));
+        }
         let key = rsa_key(key)?;
-        let input = Input::new(self.hash, &key)?;
-        Ok(Box::new(RsaVerify { key, input }))
+        let sig = self.sig(mech, &key)?;
+        let input = self.input(&sig, &key)?;
+        Ok(Box::new(RsaVerify { key, sig, input }))
+    }
+
+    fn encrypt_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn CipherOp>> {
+        if self.flags & CKF_ENCRYPT == 0 {
+            return Err(unsupported("encrypt"));
+        }
+        let key = strong(rsa_key(key)?)?;
+        let params = self.enc_params(mech)?;
+        let max = params.padding().max_message_len(key.signature_len());
+        Ok(Box::new(RsaEncrypt {
+            key,
+            params,
+            max,
+            buf: Zeroizing::new(Vec::new()),
+        }))
+    }
+
+    fn decrypt_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn CipherOp>> {
+        // CKM_RSA_PKCS has no CKF_DECRYPT: see the module documentation.
+        if self.flags & CKF_DECRYPT == 0 {
+            return Err(unsupported("decrypt"));
+        }
+        let key = private_key(key, "decryption")?;
+        let params = self.enc_params(mech)?;
+        Ok(Box::new(RsaDecrypt {
+            key,
+            params,
+            buf: Vec::new(),
+        }))
     }
 }
 
 struct RsaSign {
     key: Arc<PKey>,
+    sig: Sig,
     input: Input,
 }
 
@@ -284,13 +565,22 @@ impl SignOp for RsaSign {
     }
 
     fn finish(&mut self) -> Result<Bytes> {
-        let tbs = self.input.take()?;
-        Ok(Zeroizing::new(self.key.rsa_pkcs1_sign_raw(&tbs)?))
+        let tbs = self.input.take(&self.sig)?;
+        let sig = match &self.sig {
+            Sig::Pkcs1 => self.key.rsa_pkcs1_sign_raw(&tbs)?,
+            Sig::Pss(p) => {
+                exact_digest(&tbs, p)?;
+                self.key.rsa_pss_sign(p.hash, p.mgf1, p.salt_len, &tbs)?
+            }
+            Sig::X509(modulus) => self.key.rsa_raw_private(&x509_block(&tbs, modulus)?)?,
+        };
+        Ok(Zeroizing::new(sig))
     }
 }
 
 struct RsaVerify {
     key: Arc<PKey>,
+    sig: Sig,
     input: Input,
 }
 
@@ -311,41 +601,160 @@ impl VerifyOp for RsaVerify {
                 signature.len()
             )));
         }
-        let tbs = self.input.take()?;
-        if self.key.rsa_pkcs1_verify_raw(&tbs, signature)? {
+        let tbs = self.input.take(&self.sig)?;
+        let ok = match &self.sig {
+            Sig::Pkcs1 => self.key.rsa_pkcs1_verify_raw(&tbs, signature)?,
+            Sig::Pss(p) => {
+                exact_digest(&tbs, p)?;
+                self.key
+                    .rsa_pss_verify(p.hash, p.mgf1, p.salt_len, &tbs, signature)?
+            }
+            Sig::X509(modulus) => {
+                let block = x509_block(&tbs, modulus)?;
+                self.key
+                    .rsa_raw_public(signature)?
+                    .is_some_and(|m| m == block.as_slice())
+            }
+        };
+        if ok {
             Ok(())
         } else {
-            Err(Code::SignatureInvalid.err("RSA PKCS#1 v1.5 signature does not verify"))
+            Err(Code::SignatureInvalid.err("RSA signature does not verify"))
         }
     }
 }
 
+/// RSA encryption; single-part in substance, so parts are gathered until `finish`.
+struct RsaEncrypt {
+    key: Arc<PKey>,
+    params: EncParams,
+    max: usize,
+    buf: Zeroizing<Vec<u8>>,
+}
+
+impl CipherOp for RsaEncrypt {
+    fn output_len(&self, _input_len: usize, last: bool) -> usize {
+        if last { self.key.signature_len() } else { 0 }
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<Bytes> {
+        if self.buf.len() + input.len() > self.max {
+            return Err(Code::DataLenRange.err(format!(
+                "at most {} bytes fit one RSA block with this key and padding",
+                self.max
+            )));
+        }
+        self.buf.extend_from_slice(input);
+        Ok(Zeroizing::new(Vec::new()))
+    }
+
+    fn finish(&mut self) -> Result<Bytes> {
+        let msg = std::mem::take(&mut self.buf);
+        Ok(Zeroizing::new(
+            self.key.rsa_encrypt(&self.params.padding(), &msg)?,
+        ))
+    }
+}
+
+/// OAEP decryption. Every malformed ciphertext of the right length fails the same way, with
+/// CKR_ENCRYPTED_DATA_INVALID, after the same work.
+struct RsaDecrypt {
+    key: Arc<PKey>,
+    params: EncParams,
+    buf: Vec<u8>,
+}
+
+impl RsaDecrypt {
+    fn len_error(&self) -> crate::error::Error {
+        Code::EncryptedDataLenRange.err(format!(
+            "an RSA ciphertext with this key is {} bytes",
+            self.key.signature_len()
+        ))
+    }
+}
+
+impl CipherOp for RsaDecrypt {
+    fn output_len(&self, _input_len: usize, last: bool) -> usize {
+        if last {
+            self.params
+                .padding()
+                .max_message_len(self.key.signature_len())
+        } else {
+            0
+        }
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<Bytes> {
+        if self.buf.len() + input.len() > self.key.signature_len() {
+            return Err(self.len_error());
+        }
+        self.buf.extend_from_slice(input);
+        Ok(Zeroizing::new(Vec::new()))
+    }
+
+    fn finish(&mut self) -> Result<Bytes> {
+        let ct = std::mem::take(&mut self.buf);
+        if ct.len() != self.key.signature_len() {
+            return Err(self.len_error());
+        }
+        self.key
+            .rsa_decrypt(&self.params.padding(), &ct)?
+            .ok_or_else(|| Code::EncryptedDataInvalid.err("RSA-OAEP decryption failed"))
+    }
+}
+
 pub(crate) fn register(reg: &mut Registry) {
+    const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+    let rsa = |scheme, hash, flags| {
+        Box::new(Rsa {
+            scheme,
+            hash,
+            flags,
+        })
+    };
     reg.add(CKM_RSA_PKCS_KEY_PAIR_GEN, Box::new(RsaKeyPairGen));
-    reg.add(CKM_RSA_PKCS, Box::new(RsaPkcs { hash: None }));
     reg.add(
-        CKM_SHA224_RSA_PKCS,
-        Box::new(RsaPkcs {
-            hash: Some(DigestAlg::Sha224),
-        }),
+        CKM_RSA_PKCS,
+        rsa(Scheme::Pkcs1, None, SIGN_VERIFY | CKF_ENCRYPT),
     );
+    // SHA-1 signatures are no longer made, only checked.
     reg.add(
-        CKM_SHA256_RSA_PKCS,
-        Box::new(RsaPkcs {
-            hash: Some(DigestAlg::Sha256),
-        }),
+        CKM_SHA1_RSA_PKCS,
+        rsa(Scheme::Pkcs1, Some(DigestAlg::Sha1), CKF_VERIFY),
     );
+    reg.add(CKM_RSA_PKCS_PSS, rsa(Scheme::Pss, None, SIGN_VERIFY));
+    for (alg, pkcs1, pss) in [
+        (DigestAlg::Sha1, None, CKM_SHA1_RSA_PKCS_PSS),
+        (
+            DigestAlg::Sha224,
+            Some(CKM_SHA224_RSA_PKCS),
+            CKM_SHA224_RSA_PKCS_PSS,
+        ),
+        (
+            DigestAlg::Sha256,
+            Some(CKM_SHA256_RSA_PKCS),
+            CKM_SHA256_RSA_PKCS_PSS,
+        ),
+        (
+            DigestAlg::Sha384,
+            Some(CKM_SHA384_RSA_PKCS),
+            CKM_SHA384_RSA_PKCS_PSS,
+        ),
+        (
+            DigestAlg::Sha512,
+            Some(CKM_SHA512_RSA_PKCS),
+            CKM_SHA512_RSA_PKCS_PSS,
+        ),
+    ] {
+        if let Some(m) = pkcs1 {
+            reg.add(m, rsa(Scheme::Pkcs1, Some(alg), SIGN_VERIFY));
+        }
+        reg.add(pss, rsa(Scheme::Pss, Some(alg), SIGN_VERIFY));
+    }
+    reg.add(CKM_RSA_X_509, rsa(Scheme::X509, None, SIGN_VERIFY));
     reg.add(
-        CKM_SHA384_RSA_PKCS,
-        Box::new(RsaPkcs {
-            hash: Some(DigestAlg::Sha384),
-        }),
-    );
-    reg.add(
-        CKM_SHA512_RSA_PKCS,
-        Box::new(RsaPkcs {
-            hash: Some(DigestAlg::Sha512),
-        }),
+        CKM_RSA_PKCS_OAEP,
+        rsa(Scheme::Oaep, None, CKF_ENCRYPT | CKF_DECRYPT),
     );
 }
 
