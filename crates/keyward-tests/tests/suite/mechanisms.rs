@@ -50,7 +50,7 @@ fn mechanism_list_and_info_are_truthful() {
     let i = info(MechanismType::RSA_PKCS_KEY_PAIR_GEN);
     assert!(i.generate_key_pair());
     if is_keyward() {
-        assert_eq!((i.min_key_size(), i.max_key_size()), (2048, 4096));
+        assert_eq!((i.min_key_size(), i.max_key_size()), (2048, 8192));
     }
     let i = info(MechanismType::SHA256_RSA_PKCS);
     assert!(i.sign() && i.verify());
@@ -318,7 +318,7 @@ fn rsa_key_sizes_outside_the_range_are_refused() {
         return;
     }
     let s = user_session(common::fresh_token());
-    for bits in [1024u64, 8192] {
+    for bits in [1024u64, 8200] {
         let r = s.generate_key_pair(
             &Mechanism::RsaPkcsKeyPairGen,
             &[Attribute::ModulusBits(bits.into())],
