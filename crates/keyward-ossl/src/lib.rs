@@ -27,12 +27,14 @@ impl From<openssl::error::ErrorStack> for Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub mod aead;
+pub mod cipher;
 pub mod ctx;
 mod der;
 pub mod digest;
 mod ffi;
 pub mod gcm;
 pub mod kdf;
+pub mod mac;
 pub mod pkey;
 pub mod rand;
 pub mod x509;
