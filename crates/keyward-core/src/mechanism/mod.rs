@@ -17,6 +17,7 @@ use crate::types::{Attrs, Mechanism, MechanismInfo};
 pub mod aes;
 pub mod digest;
 pub mod ec;
+pub mod hmac;
 pub mod random;
 pub mod rsa;
 
@@ -171,6 +172,7 @@ pub fn registry() -> &'static Registry {
         ec::register(&mut reg);
         rsa::register(&mut reg);
         aes::register(&mut reg);
+        hmac::register(&mut reg);
         reg
     });
     &REGISTRY
