@@ -31,6 +31,7 @@ pub mod cipher;
 pub mod ctx;
 mod der;
 pub mod digest;
+pub mod edwards;
 mod ffi;
 pub mod gcm;
 pub mod kdf;
