@@ -17,6 +17,7 @@ use crate::types::{Attrs, Mechanism, MechanismInfo};
 pub mod aes;
 pub mod digest;
 pub mod ec;
+pub mod eddsa;
 pub mod hmac;
 pub mod random;
 pub mod rsa;
@@ -170,6 +171,7 @@ pub fn registry() -> &'static Registry {
         // Families register here, e.g. `digest::register(&mut reg);`
         digest::register(&mut reg);
         ec::register(&mut reg);
+        eddsa::register(&mut reg);
         rsa::register(&mut reg);
         aes::register(&mut reg);
         hmac::register(&mut reg);
