@@ -264,16 +264,12 @@ impl EdKey {
     pub fn generate(curve: EdCurve) -> Result<EdKey> {
         let ctx = PkeyCtx::from_name(curve.alg_name())?;
         // SAFETY: live context.
-        check(
-            unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) },
-            "EVP_PKEY_keygen_init",
-        )?;
+        let rc = unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) };
+        check(rc, "EVP_PKEY_keygen_init")?;
         let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
         // SAFETY: live context; `out` receives a new key we own.
-        check(
-            unsafe { sys::EVP_PKEY_generate(ctx.as_ptr(), &mut out) },
-            "EVP_PKEY_generate",
-        )?;
+        let rc = unsafe { sys::EVP_PKEY_generate(ctx.as_ptr(), &mut out) };
+        check(rc, "EVP_PKEY_generate")?;
         EdKey::wrap(out, curve, true)
     }
 
