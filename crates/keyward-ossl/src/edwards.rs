@@ -4,7 +4,7 @@
 use std::ffi::{CStr, c_char, c_int};
 use std::fmt;
 use std::ptr::{self, NonNull};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use openssl_sys as sys;
 use zeroize::Zeroizing;
@@ -135,6 +135,12 @@ impl EdCurve {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Dir {
+    Sign,
+    Verify,
+}
+
 /// The EdDSA instance of RFC 8032 §5.1 / §5.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EdVariant<'a> {
@@ -161,10 +167,14 @@ pub struct EdKey {
     raw: NonNull<sys::EVP_PKEY>,
     curve: EdCurve,
     private: bool,
+    // Pure-EdDSA contexts initialised once; each operation runs on a copy, since a
+    // digest-sign context is one-shot and copying costs less than initialising.
+    sign_template: Mutex<Option<MdCtx>>,
+    verify_template: Mutex<Option<MdCtx>>,
 }
 
-// SAFETY: after construction the EVP_PKEY is only read, and every operation uses its own
-// EVP_MD_CTX, which OpenSSL allows from several threads at once.
+// SAFETY: after construction the EVP_PKEY is only read, the templates are only read (copied)
+// and behind mutexes, and every operation runs on its own EVP_MD_CTX.
 unsafe impl Send for EdKey {}
 // SAFETY: as above.
 unsafe impl Sync for EdKey {}
@@ -187,6 +197,9 @@ impl fmt::Debug for EdKey {
 
 /// An owned EVP_MD_CTX.
 struct MdCtx(NonNull<sys::EVP_MD_CTX>);
+
+// SAFETY: an EVP_MD_CTX has no thread affinity; it is only used by its one owner at a time.
+unsafe impl Send for MdCtx {}
 
 impl MdCtx {
     fn new() -> Result<MdCtx> {
@@ -253,6 +266,8 @@ impl EdKey {
             raw,
             curve,
             private,
+            sign_template: Mutex::new(None),
+            verify_template: Mutex::new(None),
         })
     }
 
@@ -380,21 +395,44 @@ impl EdKey {
         }
     }
 
-    /// An EdDSA signature of `msg`. OpenSSL's EdDSA is one-shot and its digest-sign context
-    /// cannot be run twice, so each signature initialises a fresh one.
-    pub fn sign(&self, variant: EdVariant<'_>, msg: &[u8]) -> Result<Vec<u8>> {
-        self.need_edwards()?;
-        if !self.private {
-            return Err(Error("a public key cannot sign".into()));
+    /// A digest-sign or digest-verify context ready for one EdDSA operation: a copy of the
+    /// key's template for pure EdDSA, a fresh one for the variants (their context differs
+    /// per call).
+    fn context(&self, dir: Dir, variant: EdVariant<'_>) -> Result<MdCtx> {
+        if variant != EdVariant::Pure {
+            return self.init_context(dir, variant);
         }
+        let template = match dir {
+            Dir::Sign => &self.sign_template,
+            Dir::Verify => &self.verify_template,
+        };
+        let mut guard = template
+            .lock()
+            .map_err(|_| Error("EdDSA context template lock poisoned".into()))?;
+        let tmpl = match guard.as_ref() {
+            Some(t) => t,
+            None => guard.insert(self.init_context(dir, variant)?),
+        };
+        let ctx = MdCtx::new()?;
+        // SAFETY: both contexts are live; the template is initialised and only read.
+        let rc = unsafe { sys::EVP_MD_CTX_copy_ex(ctx.as_ptr(), tmpl.as_ptr()) };
+        check(rc, "EVP_MD_CTX_copy_ex")?;
+        Ok(ctx)
+    }
+
+    fn init_context(&self, dir: Dir, variant: EdVariant<'_>) -> Result<MdCtx> {
         let params = variant_params(self.curve, variant)?;
         let pptr = params.as_ref().map_or(ptr::null(), |p| p.as_ptr());
         let ctx = MdCtx::new()?;
         let lib = ffi::libctx_ptr()?;
+        let init = match dir {
+            Dir::Sign => EVP_DigestSignInit_ex,
+            Dir::Verify => EVP_DigestVerifyInit_ex,
+        };
         // SAFETY: live MD context, library context and key; `pptr` is NULL or an
         // END-terminated array whose pointers outlive this call; no digest name (EdDSA).
         let rc = unsafe {
-            EVP_DigestSignInit_ex(
+            init(
                 ctx.as_ptr(),
                 ptr::null_mut(),
                 ptr::null(),
@@ -404,7 +442,17 @@ impl EdKey {
                 pptr,
             )
         };
-        check(rc, "EVP_DigestSignInit_ex")?;
+        check(rc, "EVP_Digest{Sign,Verify}Init_ex")?;
+        Ok(ctx)
+    }
+
+    /// An EdDSA signature of `msg`.
+    pub fn sign(&self, variant: EdVariant<'_>, msg: &[u8]) -> Result<Vec<u8>> {
+        self.need_edwards()?;
+        if !self.private {
+            return Err(Error("a public key cannot sign".into()));
+        }
+        let ctx = self.context(Dir::Sign, variant)?;
         let mut out = vec![0u8; self.curve.signature_len()];
         let mut len = out.len();
         // SAFETY: initialised context; `out` is writable for `len` bytes, `msg` readable.
@@ -431,23 +479,7 @@ impl EdKey {
         if sig.len() != self.curve.signature_len() {
             return Ok(false);
         }
-        let params = variant_params(self.curve, variant)?;
-        let pptr = params.as_ref().map_or(ptr::null(), |p| p.as_ptr());
-        let ctx = MdCtx::new()?;
-        let lib = ffi::libctx_ptr()?;
-        // SAFETY: as in `sign`.
-        let rc = unsafe {
-            EVP_DigestVerifyInit_ex(
-                ctx.as_ptr(),
-                ptr::null_mut(),
-                ptr::null(),
-                lib,
-                ptr::null(),
-                self.as_ptr(),
-                pptr,
-            )
-        };
-        check(rc, "EVP_DigestVerifyInit_ex")?;
+        let ctx = self.context(Dir::Verify, variant)?;
         // SAFETY: initialised context; both slices readable for their lengths.
         let rc = unsafe {
             sys::EVP_DigestVerify(

@@ -35,8 +35,9 @@ pub fn curve_from_params(der: &[u8], edwards: bool) -> Result<EdCurve> {
             (*tag, body)
         }
         _ => {
-            return Err(Code::DomainParamsInvalid
-                .err("CKA_EC_PARAMS is neither a DER OID nor a PrintableString curve name"));
+            return Err(Code::DomainParamsInvalid.err(format!(
+                "CKA_EC_PARAMS is neither a DER OID nor a PrintableString curve name {der:02x?}"
+            )));
         }
     };
     let curve = if tag == 0x06 {

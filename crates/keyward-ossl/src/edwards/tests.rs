@@ -104,6 +104,28 @@ fn ed25519_rfc8032_test1_and_openssl_cross_check() {
 }
 
 #[test]
+fn repeated_and_concurrent_operations_reuse_the_key() {
+    let key = std::sync::Arc::new(EdKey::from_private(EdCurve::Ed25519, &h(T1_SECRET)).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let key = key.clone();
+            std::thread::spawn(move || {
+                let mut bad = h(T1_SIG);
+                bad[0] ^= 0x80;
+                for _ in 0..50 {
+                    assert_eq!(key.sign(EdVariant::Pure, b"").unwrap(), h(T1_SIG));
+                    assert!(!key.verify(EdVariant::Pure, b"", &bad).unwrap());
+                    assert!(key.verify(EdVariant::Pure, b"", &h(T1_SIG)).unwrap());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
 fn montgomery_keys_do_not_sign() {
     let key = EdKey::generate(EdCurve::X25519).unwrap();
     assert!(key.sign(EdVariant::Pure, b"m").is_err());
@@ -133,5 +155,12 @@ fn sign_rate() {
         }
         let secs = t.elapsed().as_secs_f64();
         println!("{curve:?}: {:.0} signatures/s", f64::from(n) / secs);
+        let sig = key.sign(EdVariant::Pure, &msg).unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            assert!(key.verify(EdVariant::Pure, &msg, &sig).unwrap());
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!("{curve:?}: {:.0} verifications/s", f64::from(n) / secs);
     }
 }
