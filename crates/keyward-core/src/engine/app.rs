@@ -892,34 +892,28 @@ impl Api for Application {
         mech: &Mechanism,
         wrapping_key: ObjectHandle,
         key: ObjectHandle,
-        _cap: OutCap,
+        cap: OutCap,
     ) -> Result<Output> {
-        self.resolve_key(session, key, Code::KeyHandleInvalid)?;
-        self.resolve_key(session, wrapping_key, Code::WrappingKeyHandleInvalid)?;
-        self.no_mechanism_for(session, mech, None, "key wrapping")?;
-        Err(Code::MechanismInvalid.err("no key-wrapping mechanism"))
+        self.wrap_key_impl(session, mech, wrapping_key, key, cap)
     }
     fn unwrap_key(
         &self,
         session: SessionHandle,
         mech: &Mechanism,
         unwrapping_key: ObjectHandle,
-        _wrapped: &[u8],
-        _template: Vec<Attribute>,
+        wrapped: &[u8],
+        template: Vec<Attribute>,
     ) -> Result<ObjectHandle> {
-        self.resolve_key(session, unwrapping_key, Code::UnwrappingKeyHandleInvalid)?;
-        self.no_mechanism_for(session, mech, None, "key unwrapping")?;
-        Err(Code::MechanismInvalid.err("no key-unwrapping mechanism"))
+        self.unwrap_key_impl(session, mech, unwrapping_key, wrapped, template)
     }
     fn derive_key(
         &self,
         session: SessionHandle,
         mech: &Mechanism,
         base_key: ObjectHandle,
-        _template: Vec<Attribute>,
+        template: Vec<Attribute>,
     ) -> Result<ObjectHandle> {
-        self.no_mechanism_for(session, mech, Some(base_key), "key derivation")?;
-        Err(Code::MechanismInvalid.err("no key-derivation mechanism"))
+        self.derive_key_impl(session, mech, base_key, template)
     }
 
     fn seed_random(&self, session: SessionHandle, seed: &[u8]) -> Result<()> {

@@ -21,6 +21,29 @@ pub(crate) enum Step<'a> {
     Final,
 }
 
+/// The codes for faults of a key in one role: the key of an operation or derivation, the
+/// wrapping key of C_WrapKey, the unwrapping key of C_UnwrapKey.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyRole {
+    handle_invalid: Code,
+    type_inconsistent: Code,
+}
+
+impl KeyRole {
+    pub(crate) const OPERATION: KeyRole = KeyRole {
+        handle_invalid: Code::KeyHandleInvalid,
+        type_inconsistent: Code::KeyTypeInconsistent,
+    };
+    pub(crate) const WRAPPING: KeyRole = KeyRole {
+        handle_invalid: Code::WrappingKeyHandleInvalid,
+        type_inconsistent: Code::WrappingKeyTypeInconsistent,
+    };
+    pub(crate) const UNWRAPPING: KeyRole = KeyRole {
+        handle_invalid: Code::UnwrappingKeyHandleInvalid,
+        type_inconsistent: Code::UnwrappingKeyTypeInconsistent,
+    };
+}
+
 fn not_initialized(what: &str) -> crate::Error {
     Code::OperationNotInitialized.err(format!("no active {what} operation"))
 }
@@ -46,13 +69,26 @@ impl Application {
         key: ObjectHandle,
         usage: CK_ATTRIBUTE_TYPE,
     ) -> Result<(&'static dyn Mech, Arc<Object>, ContextAuth)> {
+        self.prepare_as(session, mech, key, usage, KeyRole::OPERATION)
+    }
+
+    /// `prepare` for a key in `role`, whose faults have their own codes.
+    pub(crate) fn prepare_as(
+        &self,
+        session: SessionHandle,
+        mech: &Mechanism,
+        key: ObjectHandle,
+        usage: CK_ATTRIBUTE_TYPE,
+        role: KeyRole,
+    ) -> Result<(&'static dyn Mech, Arc<Object>, ContextAuth)> {
         let m = registry().get(mech.mech)?;
-        let object = self.resolve_key(session, key, Code::KeyHandleInvalid)?;
+        let object = self.resolve_key(session, key, role.handle_invalid)?;
         let class = object.class();
         let is_key = matches!(class, CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
         let key_type = object.key_type();
         if !is_key || !key_type.is_some_and(|t| m.key_types().contains(&t)) {
-            return Err(Code::KeyTypeInconsistent
+            return Err(role
+                .type_inconsistent
                 .err(format!("mechanism {:#x} cannot use this key", mech.mech)));
         }
         if !object.flag(usage, false) {

@@ -3,6 +3,7 @@
 
 mod app;
 mod crypto;
+mod keys;
 mod objects;
 mod session;
 mod token;

@@ -81,7 +81,13 @@ impl Application {
     }
 
     /// Access rules for creating or changing an object (UG "permitted object accesses").
-    fn check_write(&self, rw: bool, actor: Actor, is_token: bool, is_private: bool) -> Result<()> {
+    pub(crate) fn check_write(
+        &self,
+        rw: bool,
+        actor: Actor,
+        is_token: bool,
+        is_private: bool,
+    ) -> Result<()> {
         if is_private && !actor.user {
             return Err(Code::UserNotLoggedIn.err("private objects need the user to be logged in"));
         }
@@ -92,7 +98,7 @@ impl Application {
     }
 
     /// Store a new object (token or session) and return its handle.
-    fn add_object(
+    pub(crate) fn add_object(
         &self,
         session: SessionHandle,
         token: &Token,
@@ -302,7 +308,7 @@ impl Application {
     }
 
     /// Access checks that can be made from the caller's template before any key is generated.
-    fn precheck(
+    pub(crate) fn precheck(
         &self,
         rw: bool,
         actor: Actor,

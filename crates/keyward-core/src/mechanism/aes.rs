@@ -102,7 +102,8 @@ impl Mech for AesGcmMech {
         MechanismInfo {
             min_key_size: 16,
             max_key_size: 32,
-            flags: CKF_ENCRYPT | CKF_DECRYPT,
+            // Authenticated, so fit to wrap keys (SECURITY KEY-06).
+            flags: CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
         }
     }
 

@@ -5,7 +5,7 @@
 //! sizes and does the crypto through `keyward_ossl`.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
@@ -19,6 +19,8 @@ pub mod digest;
 pub mod ec;
 pub mod eddsa;
 pub mod hmac;
+pub mod keyblob;
+pub mod pkcs8;
 pub mod random;
 pub mod rsa;
 
@@ -29,7 +31,20 @@ fn invalid() -> Error {
     Code::MechanismInvalid.err("mechanism does not support this operation")
 }
 
+/// Other objects a derivation's parameters name (the second key of
+/// CKM_CONCATENATE_BASE_AND_KEY, HKDF's salt key). The engine resolves the handle in the
+/// caller's session and counts the object's provenance into the derived key's.
+pub trait KeyLookup {
+    /// The object behind `handle`, or CKR_KEY_HANDLE_INVALID.
+    fn key(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>>;
+}
+
 /// One mechanism type. Every method defaults to CKR_MECHANISM_INVALID.
+///
+/// C_WrapKey and C_UnwrapKey need no methods of their own: a mechanism whose info has
+/// CKF_WRAP / CKF_UNWRAP wraps by encrypting the key's bytes (see [`keyblob`]) with
+/// `encrypt_init` and unwraps with `decrypt_init`; the engine applies CKA_WRAP / CKA_UNWRAP
+/// instead of CKA_ENCRYPT / CKA_DECRYPT.
 pub trait Mech: Send + Sync {
     /// CK_MECHANISM_INFO: true key-size range and flags.
     fn info(&self) -> MechanismInfo;
@@ -76,6 +91,50 @@ pub trait Mech: Send + Sync {
     ) -> Result<(Attrs, Attrs)> {
         Err(invalid())
     }
+    /// Derive a key (C_DeriveKey) from `base`. `template` is the caller's template merged
+    /// with the base key's CKA_DERIVE_TEMPLATE; the result holds the attributes the
+    /// mechanism determines (CKA_VALUE, and CKA_KEY_TYPE/CKA_CLASS when it sets them).
+    fn derive_key(
+        &self,
+        _mech: &Mechanism,
+        _base: &Object,
+        _template: &Attrs,
+        _keys: &dyn KeyLookup,
+    ) -> Result<Attrs> {
+        Err(invalid())
+    }
+}
+
+/// The length in bytes of a secret key a derivation makes: CKA_VALUE_LEN from the template,
+/// else the fixed length of its key type, else `default` (the mechanism's natural output
+/// length; `None` when the mechanism has none and the template must say).
+pub fn derived_key_len(template: &Attrs, default: Option<usize>) -> Result<usize> {
+    let key_type = template.get_ulong(CKA_KEY_TYPE);
+    let len = match (template.get_ulong(CKA_VALUE_LEN), key_type) {
+        (Some(l), _) => usize::try_from(l)
+            .map_err(|_| Code::AttributeValueInvalid.err("CKA_VALUE_LEN too large"))?,
+        (None, Some(CKK_CHACHA20)) => 32,
+        // An AES key takes the natural length only when that is an AES key length.
+        (None, Some(CKK_AES)) => default
+            .filter(|d| [16, 24, 32].contains(d))
+            .ok_or_else(|| {
+                Code::TemplateIncomplete.err("CKA_VALUE_LEN is needed for this AES key")
+            })?,
+        (None, _) => default
+            .ok_or_else(|| Code::TemplateIncomplete.err("CKA_VALUE_LEN is needed for this key"))?,
+    };
+    if len == 0 {
+        return Err(Code::AttributeValueInvalid.err("CKA_VALUE_LEN is zero"));
+    }
+    if key_type == Some(CKK_AES) && ![16, 24, 32].contains(&len) {
+        return Err(
+            Code::TemplateInconsistent.err(format!("an AES key is 16, 24 or 32 bytes, not {len}"))
+        );
+    }
+    if key_type == Some(CKK_CHACHA20) && len != 32 {
+        return Err(Code::TemplateInconsistent.err("a ChaCha20 key is 32 bytes"));
+    }
+    Ok(len)
 }
 
 /// An encryption or decryption in progress.

@@ -754,7 +754,11 @@ pub(crate) fn register(reg: &mut Registry) {
     reg.add(CKM_RSA_X_509, rsa(Scheme::X509, None, SIGN_VERIFY));
     reg.add(
         CKM_RSA_PKCS_OAEP,
-        rsa(Scheme::Oaep, None, CKF_ENCRYPT | CKF_DECRYPT),
+        rsa(
+            Scheme::Oaep,
+            None,
+            CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+        ),
     );
 }
 

@@ -32,6 +32,8 @@
 //!   that made the key (the token does not verify caller-supplied values, so it refuses them
 //!   with CKR_ATTRIBUTE_TYPE_INVALID, as the spec allows). CKA_CHECK_VALUE in a template is
 //!   ignored unless a mechanism computed one, which it must then equal.
+//! - A key with CKA_WRAP and CKA_DECRYPT, or CKA_UNWRAP and CKA_ENCRYPT, both TRUE is
+//!   CKR_TEMPLATE_INCONSISTENT on every path (key separation against wrap-then-decrypt).
 //! - CKA_MODIFIABLE=FALSE: C_SetAttributeValue is CKR_ACTION_PROHIBITED; C_CopyObject may still
 //!   change only CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE, CKA_DESTROYABLE and CKA_COPYABLE.
 //! - A certificate with CKA_TRUSTED=TRUE cannot be modified (CKR_ACTION_PROHIBITED). Only the
@@ -554,7 +556,8 @@ pub fn new_object(
         Origin::Create => true,
         Origin::Generate { .. } => table.is_key(),
         Origin::Unwrap => table.is_hidden_key(),
-        Origin::Derive { .. } => table.class == CKO_SECRET_KEY,
+        // The engine lets only CKM_HKDF_DATA make data objects.
+        Origin::Derive { .. } => matches!(table.class, CKO_SECRET_KEY | CKO_DATA),
     };
     if !allowed_class {
         return Err(Code::TemplateInconsistent.err(format!(
@@ -760,6 +763,14 @@ fn consistent(obj: &Attrs) -> Result<()> {
         return Err(
             Code::TemplateInconsistent.err("CKA_ALWAYS_AUTHENTICATE=TRUE needs CKA_PRIVATE=TRUE")
         );
+    }
+    // Key separation (SECURITY KEY-06): a key that wraps and decrypts would decrypt what it
+    // wrapped, and one that unwraps and encrypts would import chosen key values as if they
+    // were secret; both hand out sensitive keys through two legal calls.
+    let on = |ty| obj.get_bool(ty) == Some(true);
+    if (on(CKA_WRAP) && on(CKA_DECRYPT)) || (on(CKA_UNWRAP) && on(CKA_ENCRYPT)) {
+        return Err(Code::TemplateInconsistent
+            .err("a key may not both wrap and decrypt, nor both unwrap and encrypt"));
     }
     Ok(())
 }

@@ -171,7 +171,7 @@ fn bad_parameters_and_keys() {
     let info = mech.info();
     assert_eq!(
         (info.min_key_size, info.max_key_size, info.flags),
-        (16, 32, CKF_ENCRYPT | CKF_DECRYPT)
+        (16, 32, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
     );
 }
 

@@ -771,7 +771,11 @@ fn oaep_parameters_are_checked() {
     let info = r.info();
     assert_eq!(
         (info.min_key_size, info.max_key_size, info.flags),
-        (2048, 16384, CKF_ENCRYPT | CKF_DECRYPT)
+        (
+            2048,
+            16384,
+            CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP
+        )
     );
 }
 
@@ -895,7 +899,10 @@ fn every_new_mechanism_is_registered_with_its_operations() {
         (CKM_SHA224_RSA_PKCS, CKF_SIGN | CKF_VERIFY),
         (CKM_SHA1_RSA_PKCS, CKF_VERIFY),
         (CKM_RSA_X_509, CKF_SIGN | CKF_VERIFY),
-        (CKM_RSA_PKCS_OAEP, CKF_ENCRYPT | CKF_DECRYPT),
+        (
+            CKM_RSA_PKCS_OAEP,
+            CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+        ),
         (CKM_RSA_PKCS, CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT),
     ] {
         assert_eq!(registry().get(m).unwrap().info().flags, flags, "{m:#x}");

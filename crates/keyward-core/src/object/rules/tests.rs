@@ -1096,8 +1096,6 @@ fn set_attribute_rules() {
             b(CKA_DECRYPT, true),
             b(CKA_SIGN, true),
             b(CKA_VERIFY, true),
-            b(CKA_WRAP, true),
-            b(CKA_UNWRAP, true),
             b(CKA_DERIVE, true),
             b(CKA_COPYABLE, false),
         ]),
@@ -1774,5 +1772,50 @@ fn tables_are_coherent() {
                 assert_eq!(attr_kind(r.ty), AttrKind::Bool, "{}", r.name);
             }
         }
+    }
+}
+
+/// SECURITY KEY-06: no key both wraps and decrypts, or both unwraps and encrypts, however
+/// it is made or changed.
+#[test]
+fn wrap_and_decrypt_are_never_one_key() {
+    let secret = |extra: &[(CK_ATTRIBUTE_TYPE, AttrValue)]| {
+        let mut t = vec![
+            u(CKA_CLASS, CKO_SECRET_KEY),
+            u(CKA_KEY_TYPE, CKK_AES),
+            by(CKA_VALUE, &[7u8; 16]),
+        ];
+        t.extend_from_slice(extra);
+        attrs(&t)
+    };
+    for pair in [[CKA_WRAP, CKA_DECRYPT], [CKA_UNWRAP, CKA_ENCRYPT]] {
+        let both = secret(&[b(pair[0], true), b(pair[1], true)]);
+        assert_eq!(
+            code(new_object(&both, &Attrs::new(), Origin::Create, USER)),
+            Code::TemplateInconsistent,
+            "{pair:x?} at creation"
+        );
+        let one = new_object(
+            &secret(&[b(pair[0], true)]),
+            &Attrs::new(),
+            Origin::Create,
+            USER,
+        )
+        .unwrap();
+        assert_eq!(
+            code(set_attributes(&one, &attrs(&[b(pair[1], true)]), USER)),
+            Code::TemplateInconsistent,
+            "{pair:x?} by a change"
+        );
+        assert_eq!(
+            code(copy_object(&one, &attrs(&[b(pair[1], true)]), USER)),
+            Code::TemplateInconsistent,
+            "{pair:x?} by a copy"
+        );
+    }
+    // Wrapping and encrypting (or unwrapping and decrypting) together are harmless.
+    for fine in [[CKA_WRAP, CKA_ENCRYPT], [CKA_UNWRAP, CKA_DECRYPT]] {
+        let t = secret(&[b(fine[0], true), b(fine[1], true)]);
+        assert!(new_object(&t, &Attrs::new(), Origin::Create, USER).is_ok());
     }
 }
