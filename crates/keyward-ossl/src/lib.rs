@@ -27,6 +27,8 @@ impl From<openssl::error::ErrorStack> for Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub mod aead;
+pub mod ccm;
+pub mod chacha;
 pub mod cipher;
 pub mod ctx;
 mod der;
