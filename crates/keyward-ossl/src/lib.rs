@@ -40,4 +40,5 @@ pub mod kdf;
 pub mod mac;
 pub mod pkey;
 pub mod rand;
+pub mod rsa_pkcs1;
 pub mod x509;

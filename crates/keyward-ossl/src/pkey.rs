@@ -208,9 +208,11 @@ enum Op {
     Encrypt,
     /// RSA decryption (padding set per call).
     Decrypt,
+    /// Raw RSA decryption (no padding), for padding removed by the caller.
+    RawDecrypt,
 }
 
-const OP_COUNT: usize = 8;
+const OP_COUNT: usize = 9;
 
 /// An asymmetric key in the private library context, with pools of contexts per operation.
 /// Build it once per key object and share it: it is `Send + Sync`.
@@ -672,13 +674,13 @@ impl PKey {
                 Op::RawPublic => sys::EVP_PKEY_verify_recover_init(ctx.as_ptr()),
                 Op::Verify | Op::PssVerify => sys::EVP_PKEY_verify_init(ctx.as_ptr()),
                 Op::Encrypt => sys::EVP_PKEY_encrypt_init(ctx.as_ptr()),
-                Op::Decrypt => sys::EVP_PKEY_decrypt_init(ctx.as_ptr()),
+                Op::Decrypt | Op::RawDecrypt => sys::EVP_PKEY_decrypt_init(ctx.as_ptr()),
             }
         };
         check(rc, "EVP_PKEY_*_init")?;
         let padding = match op {
             Op::Sign | Op::Verify if rsa => Some(sys::RSA_PKCS1_PADDING),
-            Op::RawPrivate | Op::RawPublic => Some(sys::RSA_NO_PADDING),
+            Op::RawPrivate | Op::RawPublic | Op::RawDecrypt => Some(sys::RSA_NO_PADDING),
             // PSS, OAEP and PKCS#1 encryption set their padding on every call.
             _ => None,
         };
@@ -1004,6 +1006,45 @@ impl PKey {
         })?;
         if n != self.size {
             return Err(Error("raw RSA result of the wrong length".into()));
+        }
+        Ok(out)
+    }
+
+    /// Raw RSA decryption: `ciphertext`^d mod n as k bytes, for a caller that removes the
+    /// padding itself in constant time (PKCS#1 v1.5 with implicit rejection). `ciphertext` must
+    /// be exactly k bytes and below the modulus (the caller checks; both are public).
+    ///
+    /// This is OpenSSL's RSA decryption without padding rather than the signing path of
+    /// [`PKey::rsa_raw_private`]: the same blinded CRT exponentiation, but the path OpenSSL
+    /// hardened and tests against the Marvin timing oracle (CVE-2022-4304: constant-time
+    /// unblinding and k-byte serialisation, reworked in 3.0.9), which matters here because the
+    /// result is a secret, unlike a signature.
+    pub fn rsa_raw_decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.need_rsa()?;
+        self.need_private()?;
+        if ciphertext.len() != self.size {
+            return Err(Error(format!("an RSA ciphertext is {} bytes", self.size)));
+        }
+        let mut out = Zeroizing::new(vec![0u8; self.size]);
+        let n = self.with_ctx(Op::RawDecrypt, |ctx| {
+            let mut len = out.len();
+            // SAFETY: live decrypt context without padding; `out` is writable for `len` bytes
+            // and `ciphertext` readable for its length.
+            let rc = unsafe {
+                sys::EVP_PKEY_decrypt(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut len,
+                    ciphertext.as_ptr(),
+                    ciphertext.len(),
+                )
+            };
+            check(rc, "EVP_PKEY_decrypt (raw)")?;
+            Ok(len)
+        })?;
+        // Without padding OpenSSL always writes the full k bytes, leading zeros included.
+        if n != self.size {
+            return Err(Error("raw RSA decryption of the wrong length".into()));
         }
         Ok(out)
     }
