@@ -6,6 +6,8 @@ mod abi;
 mod attributes;
 /// Key material and certificates made with the openssl crate.
 mod keys;
+/// C_WrapKey / C_UnwrapKey rules: trust, templates, provenance, key separation.
+mod keymgmt;
 /// Mechanisms: keys, signatures, AES-GCM, digests, operation state, random numbers.
 mod mechanisms;
 /// Objects: creation rules, attributes, access, copy, destroy, find.
