@@ -85,9 +85,8 @@ fn gcm_params(mech: &Mechanism) -> Result<(&[u8], &[u8], usize)> {
         return Err(Code::MechanismParamInvalid.err("CKM_AES_GCM needs CK_GCM_PARAMS"));
     };
     if iv.is_empty() || iv.len() > gcm::MAX_IV_LEN {
-        return Err(
-            Code::MechanismParamInvalid.err(format!("GCM IV of {} bytes (1 to 256)", iv.len()))
-        );
+        return Err(Code::MechanismParamInvalid
+            .err(format!("GCM IV of {} bytes (1 to 2^32 - 1)", iv.len())));
     }
     if !TAG_BITS.contains(tag_bits) {
         return Err(Code::MechanismParamInvalid.err(format!("GCM tag of {tag_bits} bits")));
