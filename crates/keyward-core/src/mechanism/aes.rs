@@ -102,7 +102,12 @@ impl Mech for AesGcmMech {
             min_key_size: 16,
             max_key_size: 32,
             // Authenticated, so fit to wrap keys (SECURITY KEY-06).
-            flags: CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+            flags: CKF_ENCRYPT
+                | CKF_DECRYPT
+                | CKF_WRAP
+                | CKF_UNWRAP
+                | CKF_MESSAGE_ENCRYPT
+                | CKF_MESSAGE_DECRYPT,
         }
     }
 
