@@ -931,38 +931,38 @@ impl Api for Application {
         mech: &Mechanism,
         key: ObjectHandle,
     ) -> Result<()> {
-        self.no_mechanism_for(session, mech, Some(key), "message-based encryption")
+        self.message_init_impl(session, mech, key, true)
     }
     fn encrypt_message(
         &self,
         session: SessionHandle,
-        _p: &mut MechParams,
-        _aad: &[u8],
-        _pt: &[u8],
-        _cap: OutCap,
+        p: &mut MechParams,
+        aad: &[u8],
+        pt: &[u8],
+        cap: OutCap,
     ) -> Result<Output> {
-        self.no_message_op(session)
+        self.message_one_shot(session, true, p, aad, pt, cap)
     }
     fn encrypt_message_begin(
         &self,
         session: SessionHandle,
-        _p: &mut MechParams,
-        _aad: &[u8],
+        p: &mut MechParams,
+        aad: &[u8],
     ) -> Result<()> {
-        self.no_message_op(session)
+        self.message_begin(session, true, p, aad)
     }
     fn encrypt_message_next(
         &self,
         session: SessionHandle,
-        _p: &mut MechParams,
-        _part: &[u8],
-        _last: bool,
-        _cap: OutCap,
+        p: &mut MechParams,
+        part: &[u8],
+        last: bool,
+        cap: OutCap,
     ) -> Result<Output> {
-        self.no_message_op(session)
+        self.message_next(session, true, p, part, last, cap)
     }
     fn message_encrypt_final(&self, session: SessionHandle) -> Result<()> {
-        self.no_message_op(session)
+        self.message_final_impl(session, true)
     }
     fn message_decrypt_init(
         &self,
@@ -970,38 +970,38 @@ impl Api for Application {
         mech: &Mechanism,
         key: ObjectHandle,
     ) -> Result<()> {
-        self.no_mechanism_for(session, mech, Some(key), "message-based decryption")
+        self.message_init_impl(session, mech, key, false)
     }
     fn decrypt_message(
         &self,
         session: SessionHandle,
-        _p: &mut MechParams,
-        _aad: &[u8],
-        _ct: &[u8],
-        _cap: OutCap,
+        p: &mut MechParams,
+        aad: &[u8],
+        ct: &[u8],
+        cap: OutCap,
     ) -> Result<Output> {
-        self.no_message_op(session)
+        self.message_one_shot(session, false, p, aad, ct, cap)
     }
     fn decrypt_message_begin(
         &self,
         session: SessionHandle,
-        _p: &mut MechParams,
-        _aad: &[u8],
+        p: &mut MechParams,
+        aad: &[u8],
     ) -> Result<()> {
-        self.no_message_op(session)
+        self.message_begin(session, false, p, aad)
     }
     fn decrypt_message_next(
         &self,
         session: SessionHandle,
-        _p: &mut MechParams,
-        _part: &[u8],
-        _last: bool,
-        _cap: OutCap,
+        p: &mut MechParams,
+        part: &[u8],
+        last: bool,
+        cap: OutCap,
     ) -> Result<Output> {
-        self.no_message_op(session)
+        self.message_next(session, false, p, part, last, cap)
     }
     fn message_decrypt_final(&self, session: SessionHandle) -> Result<()> {
-        self.no_message_op(session)
+        self.message_final_impl(session, false)
     }
     fn message_sign_init(
         &self,

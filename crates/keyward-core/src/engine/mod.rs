@@ -4,6 +4,7 @@
 mod app;
 mod crypto;
 mod keys;
+mod message;
 mod objects;
 mod session;
 mod token;

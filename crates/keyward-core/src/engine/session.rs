@@ -5,6 +5,7 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 
 use crate::api::ObjectHandle;
+use crate::engine::message::MessageOp;
 use crate::engine::token::Token;
 use crate::error::{Code, Result};
 use crate::mechanism::{Bytes, CipherOp, DigestOp, SignOp, VerifyOp};
@@ -62,6 +63,8 @@ pub(crate) struct Session {
     pub digest: Option<Active<dyn DigestOp>>,
     pub sign: Option<Active<dyn SignOp>>,
     pub verify: Option<Active<dyn VerifyOp>>,
+    pub msg_encrypt: Option<MessageOp>,
+    pub msg_decrypt: Option<MessageOp>,
 }
 
 impl Session {
@@ -76,6 +79,8 @@ impl Session {
             digest: None,
             sign: None,
             verify: None,
+            msg_encrypt: None,
+            msg_decrypt: None,
         }
     }
 
@@ -99,6 +104,12 @@ impl Session {
         if flags & CKF_FIND_OBJECTS != 0 {
             self.find = None;
         }
+        if flags & CKF_MESSAGE_ENCRYPT != 0 {
+            self.msg_encrypt = None;
+        }
+        if flags & CKF_MESSAGE_DECRYPT != 0 {
+            self.msg_decrypt = None;
+        }
     }
 
     pub fn any_operation(&self) -> bool {
@@ -108,6 +119,8 @@ impl Session {
             || self.digest.is_some()
             || self.sign.is_some()
             || self.verify.is_some()
+            || self.msg_encrypt.is_some()
+            || self.msg_decrypt.is_some()
     }
 
     /// Whether a CKU_CONTEXT_SPECIFIC login has an operation to authorise; marks it done.

@@ -149,6 +149,11 @@ pub(crate) unsafe fn params(
         }
         return Ok(MechParams::None);
     }
+    // The AEAD mechanisms take their parameters per message in the message-based functions
+    // (C_MessageEncryptInit has none); a one-shot init without them fails in the engine.
+    if n == 0 && matches!(mech, CKM_AES_GCM | CKM_AES_CCM | CKM_CHACHA20_POLY1305) {
+        return Ok(MechParams::None);
+    }
     // Sizes are checked by `read_struct` before any field is used.
     match mech {
         CKM_AES_GCM => {

@@ -8,6 +8,8 @@ mod attributes;
 mod keys;
 /// C_WrapKey / C_UnwrapKey rules: trust, templates, provenance, key separation.
 mod keymgmt;
+/// The 3.0 message-based encryption functions.
+mod message;
 /// Mechanisms: keys, signatures, AES-GCM, digests, operation state, random numbers.
 mod mechanisms;
 /// Objects: creation rules, attributes, access, copy, destroy, find.

@@ -170,7 +170,16 @@ fn bad_parameters_and_keys() {
     let info = mech.info();
     assert_eq!(
         (info.min_key_size, info.max_key_size, info.flags),
-        (16, 32, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
+        (
+            16,
+            32,
+            CKF_ENCRYPT
+                | CKF_DECRYPT
+                | CKF_WRAP
+                | CKF_UNWRAP
+                | CKF_MESSAGE_ENCRYPT
+                | CKF_MESSAGE_DECRYPT
+        )
     );
 }
 

@@ -1,0 +1,367 @@
+//! The 3.0 message-based encryption functions (PKCS#11 3.0 §5.15–5.16) with AES-GCM:
+//! token-generated IVs written back, tags in the per-message parameter, messages in parts,
+//! failures that end a message but not the operation, C_SessionCancel. Ciphertexts are
+//! checked with the openssl crate.
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
+use cryptoki::session::Session;
+use cryptoki_sys::*;
+use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+
+use crate::common::{self, attr_bytes, is_keyward, sh, user_session};
+use crate::{assert_ckr, call, call30};
+
+const AAD: &[u8] = b"header";
+
+fn readable_key(s: &Session) -> (ObjectHandle, Vec<u8>) {
+    let k = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(16.into()),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .unwrap();
+    let v = attr_bytes(s, k, AttributeType::Value);
+    (k, v)
+}
+
+fn gcm_mech() -> CK_MECHANISM {
+    CK_MECHANISM {
+        mechanism: CKM_AES_GCM,
+        pParameter: std::ptr::null_mut(),
+        ulParameterLen: 0,
+    }
+}
+
+/// A CK_GCM_MESSAGE_PARAMS over caller-owned IV and tag buffers.
+fn params(
+    iv: &mut [u8],
+    fixed_bits: CK_ULONG,
+    generator: CK_GENERATOR_FUNCTION,
+    tag: &mut [u8],
+) -> CK_GCM_MESSAGE_PARAMS {
+    CK_GCM_MESSAGE_PARAMS {
+        pIv: iv.as_mut_ptr(),
+        ulIvLen: iv.len() as CK_ULONG,
+        ulIvFixedBits: fixed_bits,
+        ivGenerator: generator,
+        pTag: tag.as_mut_ptr(),
+        ulTagBits: (tag.len() * 8) as CK_ULONG,
+    }
+}
+
+const PLEN: CK_ULONG = size_of::<CK_GCM_MESSAGE_PARAMS>() as CK_ULONG;
+
+fn encrypt_message(s: &Session, p: &mut CK_GCM_MESSAGE_PARAMS, pt: &[u8]) -> (CK_RV, Vec<u8>) {
+    let mut out = vec![0u8; pt.len()];
+    let mut len = out.len() as CK_ULONG;
+    let rv = call30!(
+        C_EncryptMessage,
+        sh(s),
+        (p as *mut CK_GCM_MESSAGE_PARAMS).cast(),
+        PLEN,
+        AAD.as_ptr() as *mut u8,
+        AAD.len() as CK_ULONG,
+        pt.as_ptr() as *mut u8,
+        pt.len() as CK_ULONG,
+        out.as_mut_ptr(),
+        &mut len
+    );
+    out.truncate(len as usize);
+    (rv, out)
+}
+
+fn decrypt_message(s: &Session, p: &mut CK_GCM_MESSAGE_PARAMS, ct: &[u8]) -> (CK_RV, Vec<u8>) {
+    let mut out = vec![0u8; ct.len()];
+    let mut len = out.len() as CK_ULONG;
+    let rv = call30!(
+        C_DecryptMessage,
+        sh(s),
+        (p as *mut CK_GCM_MESSAGE_PARAMS).cast(),
+        PLEN,
+        AAD.as_ptr() as *mut u8,
+        AAD.len() as CK_ULONG,
+        ct.as_ptr() as *mut u8,
+        ct.len() as CK_ULONG,
+        out.as_mut_ptr(),
+        &mut len
+    );
+    out.truncate(len as usize);
+    (rv, out)
+}
+
+#[test]
+fn counter_ivs_are_generated_and_ciphertexts_open_in_openssl() {
+    if !is_keyward() {
+        return; // SoftHSMv2 has no message-based functions
+    }
+    let s = user_session(common::fresh_token());
+    let (k, value) = readable_key(&s);
+    let mut m = gcm_mech();
+    assert_ckr!(
+        call30!(C_MessageEncryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OK
+    );
+    assert_ckr!(
+        call30!(C_MessageEncryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OPERATION_ACTIVE
+    );
+    let pt = b"firmware manifest v42".as_slice();
+    // A length query consumes no IV.
+    let (mut iv, mut tag) = (
+        [0xa1u8, 0xa2, 0xa3, 0xa4, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0u8; 16],
+    );
+    let mut p = params(&mut iv, 32, CKG_GENERATE_COUNTER, &mut tag);
+    let mut len: CK_ULONG = 0;
+    assert_ckr!(
+        call30!(
+            C_EncryptMessage,
+            sh(&s),
+            (&mut p as *mut CK_GCM_MESSAGE_PARAMS).cast(),
+            PLEN,
+            AAD.as_ptr() as *mut u8,
+            AAD.len() as CK_ULONG,
+            pt.as_ptr() as *mut u8,
+            pt.len() as CK_ULONG,
+            std::ptr::null_mut(),
+            &mut len
+        ),
+        CKR_OK
+    );
+    assert_eq!(
+        len as usize,
+        pt.len(),
+        "the tag is not part of the ciphertext"
+    );
+    for n in 0u8..3 {
+        let (mut iv, mut tag) = (
+            [0xa1u8, 0xa2, 0xa3, 0xa4, 9, 9, 9, 9, 9, 9, 9, 9],
+            [0u8; 16],
+        );
+        let mut p = params(&mut iv, 32, CKG_GENERATE_COUNTER, &mut tag);
+        let (rv, ct) = encrypt_message(&s, &mut p, pt);
+        assert_ckr!(rv, CKR_OK);
+        // The fixed field is kept, the counter fills the rest.
+        assert_eq!(iv, [0xa1, 0xa2, 0xa3, 0xa4, 0, 0, 0, 0, 0, 0, 0, n]);
+        let opened =
+            decrypt_aead(Cipher::aes_128_gcm(), &value, Some(&iv), AAD, &ct, &tag).unwrap();
+        assert_eq!(opened, pt);
+    }
+    // Random IVs keep the fixed field and differ.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (mut iv, mut tag) = ([0x77u8; 12], [0u8; 16]);
+        let mut p = params(&mut iv, 32, CKG_GENERATE_RANDOM, &mut tag);
+        assert_ckr!(encrypt_message(&s, &mut p, pt).0, CKR_OK);
+        assert_eq!(iv[..4], [0x77; 4]);
+        seen.push(iv);
+    }
+    assert_ne!(seen[0], seen[1]);
+    // A fixed field that leaves no room is refused.
+    let (mut iv, mut tag) = ([0u8; 12], [0u8; 16]);
+    let mut p = params(&mut iv, 96, CKG_GENERATE_COUNTER, &mut tag);
+    assert_ckr!(
+        encrypt_message(&s, &mut p, pt).0,
+        CKR_MECHANISM_PARAM_INVALID
+    );
+    assert_ckr!(call30!(C_MessageEncryptFinal, sh(&s)), CKR_OK);
+    assert_ckr!(
+        call30!(C_MessageEncryptFinal, sh(&s)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+}
+
+#[test]
+fn messages_in_parts_equal_one_shot_and_decrypt_checks_tags() {
+    if !is_keyward() {
+        return;
+    }
+    let s = user_session(common::fresh_token());
+    let (k, value) = readable_key(&s);
+    let iv0 = [3u8; 12];
+    let pt: Vec<u8> = (0..100u8).collect();
+    let (want, want_tag) = {
+        let mut tag = [0u8; 16];
+        let ct = encrypt_aead(
+            Cipher::aes_128_gcm(),
+            &value,
+            Some(&iv0),
+            AAD,
+            &pt,
+            &mut tag,
+        )
+        .unwrap();
+        (ct, tag)
+    };
+    let mut m = gcm_mech();
+    assert_ckr!(
+        call30!(C_MessageEncryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OK
+    );
+    let (mut iv, mut tag) = (iv0, [0u8; 16]);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    let pp = (&mut p as *mut CK_GCM_MESSAGE_PARAMS).cast();
+    assert_ckr!(
+        call30!(
+            C_EncryptMessageBegin,
+            sh(&s),
+            pp,
+            PLEN,
+            AAD.as_ptr() as *mut u8,
+            AAD.len() as CK_ULONG
+        ),
+        CKR_OK
+    );
+    let mut ct = Vec::new();
+    for (i, chunk) in pt.chunks(33).enumerate() {
+        let last = (i + 1) * 33 >= pt.len();
+        let mut out = [0u8; 64];
+        let mut len = out.len() as CK_ULONG;
+        let flags = if last { CKF_END_OF_MESSAGE } else { 0 };
+        assert_ckr!(
+            call30!(
+                C_EncryptMessageNext,
+                sh(&s),
+                pp,
+                PLEN,
+                chunk.as_ptr() as *mut u8,
+                chunk.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut len,
+                flags
+            ),
+            CKR_OK
+        );
+        ct.extend_from_slice(&out[..len as usize]);
+    }
+    assert_eq!(ct, want);
+    assert_eq!(tag, want_tag);
+    // Another message after one in parts.
+    let (mut iv, mut tag2) = (iv0, [0u8; 16]);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag2);
+    let (rv, one) = encrypt_message(&s, &mut p, &pt);
+    assert_ckr!(rv, CKR_OK);
+    assert_eq!((one, tag2), (want.clone(), want_tag));
+
+    // Decryption: the tag comes in the parameter.
+    let mut m = gcm_mech();
+    assert_ckr!(
+        call30!(C_MessageDecryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OK
+    );
+    let (mut iv, mut tag) = (iv0, want_tag);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    let (rv, back) = decrypt_message(&s, &mut p, &want);
+    assert_ckr!(rv, CKR_OK);
+    assert_eq!(back, pt);
+    let mut bad = want_tag;
+    bad[0] ^= 1;
+    let (mut iv, mut tag) = (iv0, bad);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    assert_ckr!(
+        decrypt_message(&s, &mut p, &want).0,
+        CKR_ENCRYPTED_DATA_INVALID
+    );
+    // A failed message leaves the operation: the next message decrypts.
+    let (mut iv, mut tag) = (iv0, want_tag);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    assert_ckr!(decrypt_message(&s, &mut p, &want).0, CKR_OK);
+    // In parts, with the tag checked at the end.
+    let (mut iv, mut tag) = (iv0, want_tag);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    let pp = (&mut p as *mut CK_GCM_MESSAGE_PARAMS).cast();
+    assert_ckr!(
+        call30!(
+            C_DecryptMessageBegin,
+            sh(&s),
+            pp,
+            PLEN,
+            AAD.as_ptr() as *mut u8,
+            AAD.len() as CK_ULONG
+        ),
+        CKR_OK
+    );
+    let mut back = Vec::new();
+    for (i, chunk) in want.chunks(40).enumerate() {
+        let last = (i + 1) * 40 >= want.len();
+        let mut out = [0u8; 128];
+        let mut len = out.len() as CK_ULONG;
+        assert_ckr!(
+            call30!(
+                C_DecryptMessageNext,
+                sh(&s),
+                pp,
+                PLEN,
+                chunk.as_ptr() as *mut u8,
+                chunk.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut len,
+                if last { CKF_END_OF_MESSAGE } else { 0 }
+            ),
+            CKR_OK
+        );
+        back.extend_from_slice(&out[..len as usize]);
+    }
+    assert_eq!(back, pt);
+    // C_SessionCancel ends the operation.
+    assert_ckr!(
+        call30!(C_SessionCancel, sh(&s), CKF_MESSAGE_DECRYPT),
+        CKR_OK
+    );
+    let (mut iv, mut tag) = (iv0, want_tag);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    assert_ckr!(
+        decrypt_message(&s, &mut p, &want).0,
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+}
+
+#[test]
+fn message_init_checks() {
+    if !is_keyward() {
+        return;
+    }
+    let s = user_session(common::fresh_token());
+    let (k, _) = readable_key(&s);
+    let (mut iv, mut tag) = ([0u8; 12], [0u8; 16]);
+    let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    assert_ckr!(
+        encrypt_message(&s, &mut p, b"x").0,
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // A mechanism without a message-based form.
+    let mut iv16 = [0u8; 16];
+    let mut cbc = CK_MECHANISM {
+        mechanism: CKM_AES_CBC_PAD,
+        pParameter: iv16.as_mut_ptr().cast(),
+        ulParameterLen: 16,
+    };
+    assert_ckr!(
+        call30!(C_MessageEncryptInit, sh(&s), &mut cbc, k.handle()),
+        CKR_MECHANISM_INVALID
+    );
+    // Usage attributes apply.
+    let no_decrypt = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(16.into()), Attribute::Encrypt(true)],
+        )
+        .unwrap();
+    let mut m = gcm_mech();
+    assert_ckr!(
+        call30!(C_MessageDecryptInit, sh(&s), &mut m, no_decrypt.handle()),
+        CKR_KEY_FUNCTION_NOT_PERMITTED
+    );
+    // C_EncryptInit with GCM still needs its CK_GCM_PARAMS.
+    assert_ckr!(
+        call!(C_EncryptInit, sh(&s), &mut m, k.handle()),
+        CKR_MECHANISM_PARAM_INVALID
+    );
+}
