@@ -42,7 +42,7 @@ fn cipher(key_len: usize) -> Result<&'static CipherRef> {
 
 /// Whether `tag_len` is a CCM tag length (SP 800-38C §A.1: 4, 6, ..., 16 bytes).
 pub fn tag_len_valid(tag_len: usize) -> bool {
-    (4..=16).contains(&tag_len) && tag_len % 2 == 0
+    (4..=16).contains(&tag_len) && tag_len.is_multiple_of(2)
 }
 
 /// The longest payload a nonce of `nonce_len` bytes allows: the length field has

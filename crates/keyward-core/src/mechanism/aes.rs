@@ -1,6 +1,7 @@
 //! AES keys and mechanisms (PKCS#11 3.0 §6.14): CKM_AES_KEY_GEN; CKM_AES_ECB, CKM_AES_CBC,
 //! CKM_AES_CBC_PAD, CKM_AES_CTR and CKM_AES_GCM encryption and decryption, single- and
 //! multi-part; CKM_AES_CMAC and CKM_AES_CMAC_GENERAL signing and verification.
+//! CKM_AES_CCM and CKM_AES_CTS live in the `ccm` and `cts` submodules.
 
 use cryptoki_sys::*;
 use keyward_ossl::cipher::{AesCipher, AesMode, BLOCK};
@@ -14,6 +15,9 @@ use crate::mechanism::hmac::{MacOp, cached_or_fresh, mac_len};
 use crate::mechanism::{Bytes, CipherOp, Mech, Registry, SignOp, VerifyOp, random};
 use crate::object::Object;
 use crate::types::{AttrValue, Attrs, MechParams, Mechanism, MechanismInfo};
+
+mod ccm;
+mod cts;
 
 const KEY_LENS: [usize; 3] = [16, 24, 32];
 /// Tag lengths SP 800-38D §5.2.1.2 allows, in bits.
@@ -385,6 +389,8 @@ pub(crate) fn register(reg: &mut Registry) {
         CKM_AES_CMAC_GENERAL,
         Box::new(AesCmacMech { general: true }),
     );
+    reg.add(CKM_AES_CCM, Box::new(ccm::AesCcmMech));
+    reg.add(CKM_AES_CTS, Box::new(cts::AesCtsMech));
 }
 
 #[cfg(test)]

@@ -15,8 +15,10 @@ use crate::object::Object;
 use crate::types::{Attrs, Mechanism, MechanismInfo};
 
 pub mod aes;
+pub mod chacha;
 pub mod digest;
 pub mod ec;
+pub mod ecdh;
 pub mod eddsa;
 pub mod hmac;
 pub mod keyblob;
@@ -230,10 +232,12 @@ pub fn registry() -> &'static Registry {
         // Families register here, e.g. `digest::register(&mut reg);`
         digest::register(&mut reg);
         ec::register(&mut reg);
+        ecdh::register(&mut reg);
         eddsa::register(&mut reg);
         rsa::register(&mut reg);
         aes::register(&mut reg);
         hmac::register(&mut reg);
+        chacha::register(&mut reg);
         reg
     });
     &REGISTRY

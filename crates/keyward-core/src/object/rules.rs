@@ -321,7 +321,7 @@ impl Table {
 
 const EMPTY: &[Rule] = &[];
 const PRIVATE_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY];
-const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_AES, CKK_GENERIC_SECRET];
+const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_AES, CKK_GENERIC_SECRET, CKK_CHACHA20];
 
 /// The table for class `class` and key/certificate type `sub` (ignored for data objects).
 fn table(class: CK_OBJECT_CLASS, sub: CK_ULONG) -> Result<Table> {
@@ -339,9 +339,9 @@ fn table(class: CK_OBJECT_CLASS, sub: CK_ULONG) -> Result<Table> {
                 (CKO_PRIVATE_KEY, CKK_RSA) => RSA_PRIVATE,
                 (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PUBLIC,
                 (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PRIVATE,
-                (CKO_SECRET_KEY, CKK_AES | CKK_GENERIC_SECRET) => SECRET_VALUE,
+                (CKO_SECRET_KEY, CKK_AES | CKK_GENERIC_SECRET | CKK_CHACHA20) => SECRET_VALUE,
                 (_, CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)
-                | (_, CKK_AES | CKK_GENERIC_SECRET) => {
+                | (_, CKK_AES | CKK_GENERIC_SECRET | CKK_CHACHA20) => {
                     return Err(Code::TemplateInconsistent.err(format!(
                         "key type {sub:#x} does not go with object class {class:#x}"
                     )));
@@ -675,6 +675,10 @@ fn key_values(table: &Table, out: &mut Attrs) -> Result<()> {
             if key_type == CKK_AES && ![16, 24, 32].contains(&len) {
                 return Err(Code::AttributeValueInvalid
                     .err(format!("an AES key is 16, 24 or 32 bytes, not {len}")));
+            }
+            if key_type == CKK_CHACHA20 && len != 32 {
+                return Err(Code::AttributeValueInvalid
+                    .err(format!("a ChaCha20 key is 32 bytes, not {len}")));
             }
             let len = CK_ULONG::try_from(len)
                 .map_err(|_| Code::AttributeValueInvalid.err("key too long"))?;
