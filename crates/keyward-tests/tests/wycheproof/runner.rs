@@ -114,7 +114,8 @@ pub struct Tally {
     key_verdicts: &'static [RvError],
     valid: usize,
     invalid: usize,
-    invalid_at_import: usize,
+    /// How the invalid vectors were refused: CKR code, and whether at key import.
+    invalid_codes: BTreeMap<String, usize>,
     acceptable_accepted: usize,
     acceptable_rejected: usize,
     harness: BTreeMap<&'static str, usize>,
@@ -159,10 +160,16 @@ impl Tally {
                 );
             }
             (Invalid, Outcome::Accepted) => self.fail(t, "accepted".into()),
-            (Invalid, Outcome::Rejected(_)) => self.invalid += 1,
-            (Invalid, Outcome::KeyRefused(_)) => {
+            (Invalid, Outcome::Rejected(rv)) => {
                 self.invalid += 1;
-                self.invalid_at_import += 1;
+                *self.invalid_codes.entry(format!("{rv:?}")).or_default() += 1;
+            }
+            (Invalid, Outcome::KeyRefused(rv)) => {
+                self.invalid += 1;
+                *self
+                    .invalid_codes
+                    .entry(format!("{rv:?} at key import"))
+                    .or_default() += 1;
             }
             (Invalid, Outcome::Harness(why)) => *self.harness.entry(why).or_default() += 1,
             (Acceptable, Outcome::Accepted) => self.acceptable_accepted += 1,
@@ -195,8 +202,13 @@ impl Tally {
             self.file, self.valid, self.invalid
         );
         let harness: usize = self.harness.values().sum();
-        if self.invalid_at_import > 0 {
-            l += &format!(" ({} at key import)", self.invalid_at_import);
+        if !self.invalid_codes.is_empty() {
+            let codes: Vec<String> = self
+                .invalid_codes
+                .iter()
+                .map(|(code, n)| format!("{n} {code}"))
+                .collect();
+            l += &format!(" ({})", codes.join(", "));
         }
         l += &format!(
             ", {} acceptable ({} accepted, {} rejected)",
@@ -249,7 +261,7 @@ impl Report {
             key_verdicts,
             valid: 0,
             invalid: 0,
-            invalid_at_import: 0,
+            invalid_codes: BTreeMap::new(),
             acceptable_accepted: 0,
             acceptable_rejected: 0,
             harness: BTreeMap::new(),
