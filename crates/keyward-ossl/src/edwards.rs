@@ -271,7 +271,7 @@ impl EdKey {
         })
     }
 
-    fn as_ptr(&self) -> *mut sys::EVP_PKEY {
+    pub(crate) fn as_ptr(&self) -> *mut sys::EVP_PKEY {
         self.raw.as_ptr()
     }
 

@@ -33,6 +33,7 @@ pub mod cipher;
 pub mod ctx;
 mod der;
 pub mod digest;
+pub mod ecdh;
 pub mod edwards;
 mod ffi;
 pub mod gcm;

@@ -344,7 +344,7 @@ impl PKey {
         Ok(key)
     }
 
-    fn as_ptr(&self) -> *mut sys::EVP_PKEY {
+    pub(crate) fn as_ptr(&self) -> *mut sys::EVP_PKEY {
         self.raw.as_ptr()
     }
 
