@@ -18,6 +18,7 @@ pub mod aes;
 pub mod chacha;
 pub mod digest;
 pub mod ec;
+pub mod ecdh;
 pub mod eddsa;
 pub mod hmac;
 pub mod keyblob;
@@ -231,6 +232,7 @@ pub fn registry() -> &'static Registry {
         // Families register here, e.g. `digest::register(&mut reg);`
         digest::register(&mut reg);
         ec::register(&mut reg);
+        ecdh::register(&mut reg);
         eddsa::register(&mut reg);
         rsa::register(&mut reg);
         aes::register(&mut reg);
