@@ -186,6 +186,8 @@ fn pairwise_test(key: &PKey) -> Result<()> {
 /// CKM_ECDSA (`hash` None) or CKM_ECDSA_SHA*.
 struct Ecdsa {
     hash: Option<DigestAlg>,
+    /// False for CKM_ECDSA_SHA1: SHA-1 signatures are checked, no longer made.
+    sign: bool,
 }
 
 enum Input {
@@ -227,7 +229,11 @@ impl Input {
 
 impl Mech for Ecdsa {
     fn info(&self) -> MechanismInfo {
-        info(CKF_SIGN | CKF_VERIFY)
+        info(if self.sign {
+            CKF_SIGN | CKF_VERIFY
+        } else {
+            CKF_VERIFY
+        })
     }
 
     fn key_types(&self) -> &'static [CK_KEY_TYPE] {
@@ -235,6 +241,9 @@ impl Mech for Ecdsa {
     }
 
     fn sign_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
+        if !self.sign {
+            return Err(Code::MechanismInvalid.err("no new SHA-1 signatures are made"));
+        }
         no_params(mech)?;
         let key = ec_key(key)?;
         if !key.has_private() {
@@ -308,31 +317,21 @@ impl VerifyOp for EcdsaVerify {
 
 pub(crate) fn register(reg: &mut Registry) {
     reg.add(CKM_EC_KEY_PAIR_GEN, Box::new(EcKeyPairGen));
-    reg.add(CKM_ECDSA, Box::new(Ecdsa { hash: None }));
-    reg.add(
-        CKM_ECDSA_SHA224,
-        Box::new(Ecdsa {
-            hash: Some(DigestAlg::Sha224),
-        }),
-    );
-    reg.add(
-        CKM_ECDSA_SHA256,
-        Box::new(Ecdsa {
-            hash: Some(DigestAlg::Sha256),
-        }),
-    );
-    reg.add(
-        CKM_ECDSA_SHA384,
-        Box::new(Ecdsa {
-            hash: Some(DigestAlg::Sha384),
-        }),
-    );
-    reg.add(
-        CKM_ECDSA_SHA512,
-        Box::new(Ecdsa {
-            hash: Some(DigestAlg::Sha512),
-        }),
-    );
+    let ecdsa = |hash, sign| Box::new(Ecdsa { hash, sign });
+    reg.add(CKM_ECDSA, ecdsa(None, true));
+    reg.add(CKM_ECDSA_SHA1, ecdsa(Some(DigestAlg::Sha1), false));
+    for (m, alg) in [
+        (CKM_ECDSA_SHA224, DigestAlg::Sha224),
+        (CKM_ECDSA_SHA256, DigestAlg::Sha256),
+        (CKM_ECDSA_SHA384, DigestAlg::Sha384),
+        (CKM_ECDSA_SHA512, DigestAlg::Sha512),
+        (CKM_ECDSA_SHA3_224, DigestAlg::Sha3_224),
+        (CKM_ECDSA_SHA3_256, DigestAlg::Sha3_256),
+        (CKM_ECDSA_SHA3_384, DigestAlg::Sha3_384),
+        (CKM_ECDSA_SHA3_512, DigestAlg::Sha3_512),
+    ] {
+        reg.add(m, ecdsa(Some(alg), true));
+    }
 }
 
 #[cfg(test)]

@@ -282,3 +282,46 @@ fn info_is_truthful() {
     let g = registry().get(CKM_EC_KEY_PAIR_GEN).unwrap().info();
     assert_ne!(g.flags & CKF_GENERATE_KEY_PAIR, 0);
 }
+
+/// The hashed ECDSA mechanisms hash with their own algorithm (checked by OpenSSL verifying
+/// over the message with that digest); CKM_ECDSA_SHA1 only verifies.
+#[test]
+fn hashed_ecdsa_mechanisms_use_their_digest() {
+    let (public, private) = generate(Curve::P384);
+    let msg = b"hash me with the right function";
+    for (mech, md) in [
+        (CKM_ECDSA_SHA224, MessageDigest::sha224()),
+        (CKM_ECDSA_SHA256, MessageDigest::sha256()),
+        (CKM_ECDSA_SHA384, MessageDigest::sha384()),
+        (CKM_ECDSA_SHA512, MessageDigest::sha512()),
+        (CKM_ECDSA_SHA3_224, MessageDigest::sha3_224()),
+        (CKM_ECDSA_SHA3_256, MessageDigest::sha3_256()),
+        (CKM_ECDSA_SHA3_384, MessageDigest::sha3_384()),
+        (CKM_ECDSA_SHA3_512, MessageDigest::sha3_512()),
+    ] {
+        let sig = sign(mech, &private, &[&msg[..5], &msg[5..]]);
+        let reference = reference(&public);
+        let mut v = Verifier::new(md, &reference).unwrap();
+        assert!(v.verify_oneshot(&der(&sig), msg).unwrap(), "{mech:#x}");
+        verify(mech, &public, msg, &sig).unwrap();
+    }
+    // SHA-1: an OpenSSL signature verifies; the token makes none.
+    let m = registry().get(CKM_ECDSA_SHA1).unwrap();
+    assert_eq!(m.info().flags & (CKF_SIGN | CKF_VERIFY), CKF_VERIFY);
+    assert_eq!(
+        m.sign_init(&Mechanism::new(CKM_ECDSA_SHA1), &private)
+            .err()
+            .unwrap()
+            .code(),
+        Code::MechanismInvalid
+    );
+    let digest = openssl::hash::hash(MessageDigest::sha1(), msg).unwrap();
+    let raw = sign(CKM_ECDSA, &private, &[&digest]);
+    verify(CKM_ECDSA_SHA1, &public, msg, &raw).unwrap();
+    assert_eq!(
+        verify(CKM_ECDSA_SHA1, &public, b"other", &raw)
+            .unwrap_err()
+            .code(),
+        Code::SignatureInvalid
+    );
+}
