@@ -1,16 +1,21 @@
 //! RSA keys and mechanisms (PKCS#11 3.0 §6.1): CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS
-//! (sign, verify, encrypt), CKM_SHA*_RSA_PKCS, CKM_RSA_PKCS_PSS and CKM_SHA*_RSA_PKCS_PSS,
-//! CKM_RSA_X_509 (sign and verify) and CKM_RSA_PKCS_OAEP.
+//! (sign, verify, encrypt, decrypt), CKM_SHA*_RSA_PKCS, CKM_RSA_PKCS_PSS and
+//! CKM_SHA*_RSA_PKCS_PSS, CKM_RSA_X_509 (sign and verify) and CKM_RSA_PKCS_OAEP.
 //!
-//! CKM_RSA_PKCS decryption is deliberately absent: PKCS#1 v1.5 decryption is a padding
-//! oracle unless it uses implicit rejection. CKM_SHA1_RSA_PKCS only verifies (old
+//! CKM_RSA_PKCS decryption uses implicit rejection (draft-irtf-cfrg-rsa-guidance, as OpenSSL
+//! 3.2+ and NSS do, see `keyward_ossl::rsa_pkcs1`): a ciphertext of the right length and below
+//! the modulus always decrypts with CKR_OK, to the message or, when the padding is wrong, to a
+//! synthetic message fixed by the key and the ciphertext, so the token is no Bleichenbacher /
+//! Marvin padding oracle. For the same reason it does not unwrap: a synthetic message of the
+//! wrong length for the key to unwrap would fail visibly. CKM_SHA1_RSA_PKCS only verifies (old
 //! signatures); keys under 2048 bits are accepted for import and verification only.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cryptoki_sys::*;
 use keyward_ossl::digest::{Digest, DigestAlg, digest_info};
 use keyward_ossl::pkey::{KeyKind, PKey, RsaComponents, RsaCrt, RsaEncPadding};
+use keyward_ossl::rsa_pkcs1::ImplicitRejection;
 use zeroize::Zeroizing;
 
 use crate::error::{Code, Result};
@@ -79,19 +84,49 @@ fn build_rsa(attrs: &Attrs) -> Result<PKey> {
     key.map_err(|err| Code::AttributeValueInvalid.err(format!("RSA key: {err}")))
 }
 
-/// The parsed key of an RSA key object, built once per object and shared (every family that
-/// uses RSA keys must go through this so that the object's cache holds one type).
-pub fn rsa_key(key: &Object) -> Result<Arc<PKey>> {
+/// What an RSA key object caches: the parsed key, and the implicit-rejection state that
+/// CKM_RSA_PKCS decryption derives from the private exponent, made on first use.
+struct CachedRsa {
+    key: Arc<PKey>,
+    implicit_rejection: OnceLock<Arc<ImplicitRejection>>,
+}
+
+fn cached_rsa(key: &Object) -> Result<Arc<CachedRsa>> {
     if key.key_type() != Some(CKK_RSA) {
         return Err(Code::KeyTypeInconsistent.err("not an RSA key"));
     }
-    let k = key.cached(build_rsa)?;
+    let c = key.cached(|attrs| {
+        Ok(CachedRsa {
+            key: Arc::new(build_rsa(attrs)?),
+            implicit_rejection: OnceLock::new(),
+        })
+    })?;
+    let k = &c.key;
     if k.kind() != KeyKind::Rsa || !(USE_MIN_BITS..=USE_MAX_BITS).contains(&k.bits()) {
         return Err(
             Code::KeySizeRange.err(format!("RSA keys of {} bits are not supported", k.bits()))
         );
     }
-    Ok(k)
+    Ok(c)
+}
+
+/// The parsed key of an RSA key object, built once per object and shared (every family that
+/// uses RSA keys must go through this so that the object's cache holds one type).
+pub fn rsa_key(key: &Object) -> Result<Arc<PKey>> {
+    Ok(cached_rsa(key)?.key.clone())
+}
+
+/// The implicit-rejection state of an RSA private key object: SHA-256 of its private exponent
+/// as an HMAC key, computed once per object.
+fn implicit_rejection(key: &Object) -> Result<Arc<ImplicitRejection>> {
+    let c = cached_rsa(key)?;
+    if let Some(ir) = c.implicit_rejection.get() {
+        return Ok(ir.clone());
+    }
+    let d = required(key.attrs(), CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT")?;
+    let built = Arc::new(ImplicitRejection::new(&c.key, d)?);
+    // Another thread may have stored its own first; both are the same.
+    Ok(c.implicit_rejection.get_or_init(|| built).clone())
 }
 
 /// Check an RSA key's attributes the way an operation will read them (for object creation).
@@ -535,14 +570,20 @@ impl Mech for Rsa {
     }
 
     fn decrypt_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn CipherOp>> {
-        // CKM_RSA_PKCS has no CKF_DECRYPT: see the module documentation.
         if self.flags & CKF_DECRYPT == 0 {
             return Err(unsupported("decrypt"));
         }
-        let key = private_key(key, "decryption")?;
+        let pkey = private_key(key, "decryption")?;
         let params = self.enc_params(mech)?;
+        if params.0.is_none() {
+            return Ok(Box::new(RsaPkcs1Decrypt {
+                ir: implicit_rejection(key)?,
+                key: pkey,
+                buf: Vec::new(),
+            }));
+        }
         Ok(Box::new(RsaDecrypt {
-            key,
+            key: pkey,
             params,
             buf: Vec::new(),
         }))
@@ -664,12 +705,17 @@ struct RsaDecrypt {
     buf: Vec<u8>,
 }
 
+/// CKR_ENCRYPTED_DATA_LEN_RANGE for a ciphertext that is not k bytes.
+fn ct_len_error(key: &PKey) -> crate::error::Error {
+    Code::EncryptedDataLenRange.err(format!(
+        "an RSA ciphertext with this key is {} bytes",
+        key.signature_len()
+    ))
+}
+
 impl RsaDecrypt {
     fn len_error(&self) -> crate::error::Error {
-        Code::EncryptedDataLenRange.err(format!(
-            "an RSA ciphertext with this key is {} bytes",
-            self.key.signature_len()
-        ))
+        ct_len_error(&self.key)
     }
 }
 
@@ -703,6 +749,44 @@ impl CipherOp for RsaDecrypt {
     }
 }
 
+/// CKM_RSA_PKCS decryption with implicit rejection. The only errors are the public ones: a
+/// ciphertext that is not k bytes (CKR_ENCRYPTED_DATA_LEN_RANGE) or not below the modulus
+/// (CKR_ENCRYPTED_DATA_INVALID), both decided before the private key is used. Any ciphertext
+/// that passes them gives CKR_OK, with the message or a synthetic one; nothing here branches
+/// on which (see `keyward_ossl::rsa_pkcs1`).
+struct RsaPkcs1Decrypt {
+    key: Arc<PKey>,
+    ir: Arc<ImplicitRejection>,
+    /// The ciphertext so far (public data).
+    buf: Vec<u8>,
+}
+
+impl CipherOp for RsaPkcs1Decrypt {
+    fn output_len(&self, _input_len: usize, last: bool) -> usize {
+        // k bounds every message (at most k - 11 bytes) and is what OpenSSL reports too; a
+        // bound that does not depend on the plaintext keeps size queries free of it.
+        if last { self.key.signature_len() } else { 0 }
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<Bytes> {
+        if self.buf.len() + input.len() > self.key.signature_len() {
+            return Err(ct_len_error(&self.key));
+        }
+        self.buf.extend_from_slice(input);
+        Ok(Zeroizing::new(Vec::new()))
+    }
+
+    fn finish(&mut self) -> Result<Bytes> {
+        let ct = std::mem::take(&mut self.buf);
+        if ct.len() != self.key.signature_len() {
+            return Err(ct_len_error(&self.key));
+        }
+        self.ir.decrypt(&self.key, &ct)?.ok_or_else(|| {
+            Code::EncryptedDataInvalid.err("RSA ciphertext is not below the modulus")
+        })
+    }
+}
+
 pub(crate) fn register(reg: &mut Registry) {
     const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
     let rsa = |scheme, hash, flags| {
@@ -715,7 +799,7 @@ pub(crate) fn register(reg: &mut Registry) {
     reg.add(CKM_RSA_PKCS_KEY_PAIR_GEN, Box::new(RsaKeyPairGen));
     reg.add(
         CKM_RSA_PKCS,
-        rsa(Scheme::Pkcs1, None, SIGN_VERIFY | CKF_ENCRYPT),
+        rsa(Scheme::Pkcs1, None, SIGN_VERIFY | CKF_ENCRYPT | CKF_DECRYPT),
     );
     // SHA-1 signatures are no longer made, only checked.
     reg.add(

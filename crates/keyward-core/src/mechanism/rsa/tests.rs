@@ -216,18 +216,29 @@ fn raw_input_is_limited_to_k_minus_11() {
 }
 
 #[test]
-fn decryption_is_not_offered() {
-    let (_, private) = pair();
+fn pkcs1_decryption_is_offered_but_not_unwrapping() {
+    let (public, private) = pair();
     let m = registry().get(CKM_RSA_PKCS).unwrap();
+    // Decryption has implicit rejection; unwrapping would turn a synthetic message of the
+    // wrong length into a visible error, so it is not offered.
     assert_eq!(
-        m.decrypt_init(&Mechanism::new(CKM_RSA_PKCS), private)
+        m.info().flags,
+        CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT
+    );
+    assert_eq!(
+        m.decrypt_init(&Mechanism::new(CKM_RSA_PKCS), public)
             .err()
             .unwrap()
             .code(),
-        Code::MechanismInvalid
+        Code::KeyTypeInconsistent
     );
-    // Encryption is a public-key operation and offered; decryption is not.
-    assert_eq!(m.info().flags, CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT);
+    assert_eq!(
+        m.decrypt_init(&with(CKM_RSA_PKCS, MechParams::Bytes(vec![0])), private)
+            .err()
+            .unwrap()
+            .code(),
+        Code::MechanismParamInvalid
+    );
     let g = registry().get(CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap().info();
     assert_eq!(
         (g.min_key_size, g.max_key_size, g.flags),
@@ -873,6 +884,13 @@ fn keys_under_2048_bits_only_verify() {
             .code(),
         Code::KeySizeRange
     );
+    assert_eq!(
+        pkcs.decrypt_init(&Mechanism::new(CKM_RSA_PKCS), private)
+            .err()
+            .unwrap()
+            .code(),
+        Code::KeySizeRange
+    );
     let info = registry().get(CKM_SHA256_RSA_PKCS_PSS).unwrap().info();
     assert_eq!(
         (info.min_key_size, info.max_key_size, info.flags),
@@ -903,9 +921,347 @@ fn every_new_mechanism_is_registered_with_its_operations() {
             CKM_RSA_PKCS_OAEP,
             CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
         ),
-        (CKM_RSA_PKCS, CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT),
+        (
+            CKM_RSA_PKCS,
+            CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT,
+        ),
     ] {
         assert_eq!(registry().get(m).unwrap().info().flags, flags, "{m:#x}");
         assert_eq!(registry().get(m).unwrap().key_types(), &[CKK_RSA]);
+    }
+}
+
+// CKM_RSA_PKCS decryption with implicit rejection.
+
+fn pkcs1() -> Mechanism {
+    Mechanism::new(CKM_RSA_PKCS)
+}
+
+fn pkcs1_decrypt_parts(key: &Object, parts: &[&[u8]]) -> Result<Vec<u8>> {
+    let mut op = registry().get(CKM_RSA_PKCS)?.decrypt_init(&pkcs1(), key)?;
+    let mut out = Vec::new();
+    for p in parts {
+        let part = op.update(p)?;
+        assert!(part.len() <= op.output_len(p.len(), false));
+        out.extend_from_slice(&part);
+    }
+    let last = op.finish()?;
+    assert!(last.len() <= op.output_len(0, true));
+    out.extend_from_slice(&last);
+    Ok(out)
+}
+
+/// `em` (k bytes, below the modulus) raised to e: a ciphertext that decrypts to exactly `em`.
+fn raw_encrypt(private: &Object, em: &[u8]) -> Vec<u8> {
+    let rsa = reference_private(private).rsa().unwrap();
+    let mut out = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(em, &mut out, Padding::NONE).unwrap();
+    assert_eq!(n, out.len());
+    out
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let k = OsslPKey::hmac(key).unwrap();
+    let mut s = Signer::new(MessageDigest::sha256(), &k).unwrap();
+    for p in parts {
+        s.update(p).unwrap();
+    }
+    s.sign_to_vec().unwrap()
+}
+
+/// The draft's PRF, written out plainly over the default context's HMAC.
+fn reference_prf(kdk: &[u8], label: &[u8], len: usize) -> Vec<u8> {
+    let bits = u16::try_from(len * 8).unwrap().to_be_bytes();
+    let mut out = Vec::new();
+    let mut i = 0u16;
+    while out.len() < len {
+        out.extend(hmac_sha256(kdk, &[&i.to_be_bytes(), label, &bits]));
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// The synthetic message the draft defines for `ct` under `private`.
+fn reference_synthetic(private: &Object, ct: &[u8]) -> Vec<u8> {
+    let k = ct.len();
+    let d = private.attrs().get_bytes(CKA_PRIVATE_EXPONENT).unwrap();
+    let mut d_padded = vec![0u8; k - d.len()];
+    d_padded.extend_from_slice(d);
+    let kdk = hmac_sha256(&openssl::sha::sha256(&d_padded), &[ct]);
+    let max = k - 10;
+    let mask = (1usize << (usize::BITS - max.leading_zeros())) - 1;
+    let len = reference_prf(&kdk, b"length", 256)
+        .chunks(2)
+        .map(|c| usize::from(u16::from_be_bytes([c[0], c[1]])) & mask)
+        .rfind(|&c| c < max)
+        .unwrap_or(0);
+    reference_prf(&kdk, b"message", k)[k - len..].to_vec()
+}
+
+#[test]
+fn pkcs1_decryption_reads_the_default_context_encryption() {
+    let (public, private) = pair();
+    let reference = reference_private(private);
+    for len in [0usize, 1, 16, 48, 245] {
+        let msg: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+        let mut enc = Encrypter::new(&reference).unwrap();
+        enc.set_rsa_padding(Padding::PKCS1).unwrap();
+        let mut ct = vec![0u8; enc.encrypt_len(&msg).unwrap()];
+        let n = enc.encrypt(&msg, &mut ct).unwrap();
+        ct.truncate(n);
+        assert_eq!(decrypt_with(&pkcs1(), private, &ct).unwrap(), msg, "{len}");
+        // Multi-part input is gathered into the one block.
+        assert_eq!(
+            pkcs1_decrypt_parts(private, &[&ct[..1], &ct[1..100], &ct[100..]]).unwrap(),
+            msg
+        );
+        // And the token's own encryption comes back.
+        let ours = encrypt_with(&pkcs1(), public, &[&msg]).unwrap();
+        assert_eq!(decrypt_with(&pkcs1(), private, &ours).unwrap(), msg);
+    }
+}
+
+#[test]
+fn pkcs1_decryption_faults_anyone_can_see_are_errors() {
+    let (_, private) = pair();
+    let n = private.attrs().get_bytes(CKA_MODULUS).unwrap().to_vec();
+    assert_eq!(n.len(), 256);
+    let long = [&n[..], &[0][..]].concat();
+    for ct in [&n[..255], &long[..], &[]] {
+        assert_eq!(
+            decrypt_with(&pkcs1(), private, ct).unwrap_err().code(),
+            Code::EncryptedDataLenRange
+        );
+    }
+    assert_eq!(
+        pkcs1_decrypt_parts(private, &[&n[..200], &n[..57]])
+            .unwrap_err()
+            .code(),
+        Code::EncryptedDataLenRange
+    );
+    assert_eq!(
+        pkcs1_decrypt_parts(private, &[&n[..200]])
+            .unwrap_err()
+            .code(),
+        Code::EncryptedDataLenRange
+    );
+    for ct in [n.clone(), vec![0xff; 256]] {
+        assert_eq!(
+            decrypt_with(&pkcs1(), private, &ct).unwrap_err().code(),
+            Code::EncryptedDataInvalid
+        );
+    }
+}
+
+#[test]
+fn bad_padding_decrypts_to_a_fixed_synthetic_message() {
+    let (_, private) = pair();
+    let mut outputs = Vec::new();
+    for ct in [vec![0x01u8; 256], vec![0x02u8; 256], vec![0u8; 256], {
+        let mut v = vec![0x5au8; 256];
+        v[0] = 0x10;
+        v
+    }] {
+        let out = decrypt_with(&pkcs1(), private, &ct).unwrap();
+        assert_eq!(out, reference_synthetic(private, &ct));
+        assert!(out.len() <= 245);
+        // Again, and with the key parsed afresh: the output is a function of key and
+        // ciphertext alone.
+        assert_eq!(decrypt_with(&pkcs1(), private, &ct).unwrap(), out);
+        let fresh = Object::new(private.attrs().clone());
+        assert_eq!(decrypt_with(&pkcs1(), &fresh, &ct).unwrap(), out);
+        outputs.push(out);
+    }
+    for (i, a) in outputs.iter().enumerate() {
+        for b in &outputs[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+}
+
+/// A block of 256 bytes: `head`, nonzero filler, `tail`.
+fn em_block(head: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut b = head.to_vec();
+    b.extend((0..256 - head.len() - tail.len()).map(|i| 0x21 + (i % 150) as u8));
+    b.extend_from_slice(tail);
+    b
+}
+
+#[test]
+fn every_padding_check_falls_back_to_the_synthetic_message() {
+    let (_, private) = pair();
+    let msg = b"the real message";
+    let tail = [&[0u8][..], msg].concat();
+    let zero_in_ps = |at: usize| {
+        let mut b = em_block(&[0, 2], &tail);
+        b[2 + at] = 0;
+        b
+    };
+    let mut bad = vec![
+        ("first byte not 0", em_block(&[1, 2], &tail)),
+        ("second byte 1", em_block(&[0, 1], &tail)),
+        ("second byte 3", em_block(&[0, 3], &tail)),
+        ("no separator", em_block(&[0, 2], &[])),
+        ("all zero", vec![0; 256]),
+    ];
+    for at in 0..8 {
+        bad.push(("zero within the first 8 bytes of PS", zero_in_ps(at)));
+    }
+    for (what, em) in &bad {
+        let ct = raw_encrypt(private, em);
+        let out = decrypt_with(&pkcs1(), private, &ct).unwrap();
+        assert_eq!(out, reference_synthetic(private, &ct), "{what}");
+        assert_ne!(&out[..], &msg[..], "{what}");
+    }
+    // The edges that are valid: PS of exactly 8 bytes, and an empty message (the draft's
+    // "valid empty" vector: 00 02 PS 00 with nothing after it).
+    let ps8 = zero_in_ps(8);
+    let good = [
+        ("valid", em_block(&[0, 2], &tail), msg.to_vec()),
+        ("PS of exactly 8 bytes", ps8.clone(), ps8[11..].to_vec()),
+        ("empty message", em_block(&[0, 2], &[0]), Vec::new()),
+    ];
+    for (what, em, expected) in &good {
+        let ct = raw_encrypt(private, em);
+        assert_eq!(
+            &decrypt_with(&pkcs1(), private, &ct).unwrap(),
+            expected,
+            "{what}"
+        );
+    }
+}
+
+/// draft-irtf-cfrg-rsa-guidance appendix B.1: the 2048-bit test key.
+const DRAFT_K2048: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDIzIOXFAmNpWyq
+I2QPk9yJl8FjcpaPwbDG31ETwclOiyHkitIpfmVBkBG05tj15zsbeLJXQAMh0e9r
+YC1OyM6NFByUkF60rTBmOaSSBlNLbn8mB0I+l9/9EzyI1yE5ne+8fpbM3L1/Oq4f
+6JJxK/tJKYF9URZmRAofrLeiCPXqFlkQrdij8tSXICNgzLYyAk8NBxacGRjzFveU
+sUOu9U7IdSKkwCl4+WiZgL/79knDB+gYGb/4hAljjUi9lL4VK1n/ZJ+gvWKdD/oY
+E8Or9LVr08LqVGXf+hRYkpKp2KJK0mvn7gUQdBtjgtQ8g9W/pApGYT0GK+RFUX28
+rwy04adpAgMBAAECggEAFFUBDg8tWHZjpmam/xzNu/Dt2BAGRtAqAjkikImSxK05
+5VZZKXJu9lCMOnEVjvC2/3UdOdB1gLstLwYyEEQtBgP/UNu9ezX+LJuxmkehr4Wk
+wkkB4CyotYt5GbIO3zKqz79RrbS8S2G5t+loyqTVcPcO8Y2AYyKIk+R9Q578p5Ml
+m88s0Qij2GiM3weOeseZlp8jOdLB9SK5aWhGKakzuq7CaBYl6rhPTlb0RH6diPua
+GZz3ECPg4lexREGzPITTvGfKgDHSYSYYEDp6CkCEQmL3XYiQzWFuUfkDVIj9bgmd
+6P9tZaT/EYJUgHyfWNL7uouhUdyMaL40nJd6IE4EwQKBgQD49a1rqCiTG+pFm4o/
+bcBB0jSCQJwlcelj8x90hgKiVjcbOIPtRZ7PlwUmRZ7dFuBVIvWkXZR1Gy7C2vJy
+x/iBalLADRgIAXFjTaiZ15cyIvUbk3YwVIaWqffYwkpZSXwe/NRVz7l+6G0rbTSX
+KzMv2jA/BJmbTra1zAuzPndh3QKBgQDOei47SakLljMKEtxoK9+9+66N1twDthR6
+771XV0Pw9tpNhiNQYbca/ZytLTQCXlashrD3dD6zXhrLyiN4lUJEZbcG7SIXXlcY
+yMcLZwPqj2tRD5Rb5I5aNrs8PJFzK1id/AXXLYCQMZRFK9ohNIZH7HKUPxGoRuYv
+rr6OtTaw/QKBgHb+FfGK4jnN8d9rRFykvGu5aNeIwhkzpPXc0oADPWcSBizAim3y
+BMH70L5GMHRD5t1KZFY3VCnU4DjKJW+vHJvekcaxe3b4GZX5HEjLvrx78ONJTAg1
+nk6M1qWH17ltYiH9fg+1xVdfCC7ld2l5gHGyu7SjIjgVG0cxS7ZUeQMRAoGBAJmI
+SLBVSZoQCcvH0pSzax/98gIObnNkBT6U3hoADck0BYf34nJ29ozfYI11O2M3ewO2
+9AhNLAJ8SziWCmIzup7Zc4t28Q6nW+RWB4v3AfZ8xrPz/cGG5kM2x2s3LoCRDsgL
+CtzCPQL7muEEhqKCSAdbTqflbd/POILkUVYUcaKRAoGAZDv3RkKffYNmegZTAhNH
+77/AXmNR+CGp3rtg4OzN5QBa2ensMeVY9+ksKTKOdFadfO98dMq8KzVe1AGhoJFL
+Tjy7BkhOWBlgURae0UyqLvpuoETgVNJhRMwWKcVQEFWKBOEz9Et8JE2sJb+RPFe4
+kO5J9UglnNY0BP72hZ3Pl1o=
+-----END PRIVATE KEY-----
+";
+
+/// Appendix B.1 (what, ciphertext, expected output).
+const DRAFT_B1: &[(&str, &str, &str)] = &[
+    (
+        "valid",
+        "8bfe264e85d3bdeaa6b8851b8e3b956ee3d226fd3f69063a86880173a273d9f283b2eebdd1ed35f7e02d91c571981b6737d5320bd8396b0f3ad5b019daec1b0aab3cbbc026395f4fd14f13673f2dfc81f9b660ec26ac381e6db3299b4e460b43fab9955df2b3cfaa20e900e19c856238fd371899c2bf2ce8c868b76754e5db3b036533fd603746be13c10d4e3e6022ebc905d20c2a7f32b215a4cd53b3f44ca1c327d2c2b651145821c08396c89071f665349c25e44d2733cd9305985ceef6430c3cf57af5fa224089221218fa34737c79c446d28a94c41c96e4e92ac53fbcf384dea8419ea089f8784445a492c812eb0d409467f75afd7d4d1078886205a066",
+        "6c6f72656d20697073756d20646f6c6f722073697420616d6574",
+    ),
+    (
+        "valid empty",
+        "443ad9c5f00a1f4e9601717d274aacc93a824cb4d99b3c6a42e2b017e52e018443bd77d34a80703cd9b6acf523cd3b2cd1fea31940a68fba828836f1c3ed2fef071e95e0922ff0f47d0e81dacc13ecdeda3db6476f41e5b3f9ccfcfdf91558007b68ffbbe5e93bb088f1e4f0bb39bc7d8600b38930ecd00a341d8cc76955837efff0f0797c4b46fb1b375bba49bcdc877f39aaadb045c56b836072383eec6627ae280ad4f9a45d6e5b4cc7cf61d42b194ff0b9c9167c621e5380d8333e3b7f20c8d564c9ec6c2805f77c0146adea2f688a943b67ce8889f4a6353e6396d551c36a6dbf19359a825d14b69ccc4fd747cf14a1ca8578d7f0a67dc14b37f5e17ca3",
+        "",
+    ),
+    (
+        "valid, ciphertext starting with a zero byte",
+        "00a2e8f114ea8d05d12dc843e3cc3b2edc8229ff2a028bda29ba9d55e3cd02911902fef1f42a075bf05e8016e8567213d6f260fa49e360779dd81aeea3e04c2cb567e0d72b98bf754014561b7511e083d20e0bfb9cd23f8a0d3c88900c49d2fcd5843ff0765607b2026f28202a87aa94678aed22a0c20724541394cd8f44e373eba1d2bae98f516c1e2ba3d86852d064f856b1daf24795e767a2b90396e50743e3150664afab131fe40ea405dcf572dd1079af1d3f0392ccadcca0a12740dbb213b925ca2a06b1bc1383e83a658c82ba2e7427342379084d5f66b544579f07664cb26edd4f10fd913fdbc0de05ef887d4d1ec1ac95652397ea7fd4e4759fda8b",
+        "6c6f72656d20697073756d",
+    ),
+    (
+        "invalid, synthetic message of length zero",
+        "20aaa8adbbc593a924ba1c5c7990b5c2242ae4b99d0fe636a19a4cf754edbcee774e472fe028160ed42634f8864900cb514006da642cae6ae8c7d087caebcfa6dad1551301e130344989a1d462d4164505f6393933450c67bc6d39d8f5160907cabc251b737925a1cf21e5c6aa5781b7769f6a2a583d97cce008c0f8b6add5f0b2bd80bee60237aa39bb20719fe75749f4bc4e42466ef5a861ae3a92395c7d858d430bfe38040f445ea93fa2958b503539800ffa5ce5f8cf51fa8171a91f36cb4f4575e8de6b4d3f096ee140b938fd2f50ee13f0d050222e2a72b0a3069ff3a6738e82c87090caa5aed4fcbe882c49646aa250b98f12f83c8d528113614a29e7",
+        "",
+    ),
+    (
+        "invalid, synthetic message of the largest length",
+        "48cceab10f39a4db32f60074feea473cbcdb7accf92e150417f76b44756b190e843e79ec12aa85083a21f5437e7bad0a60482e601198f9d86923239c8786ee728285afd0937f7dde12717f28389843d7375912b07b991f4fdb0190fced8ba665314367e8c5f9d2981d0f5128feeb46cb50fc237e64438a86df198dd0209364ae3a842d77532b66b7ef263b83b1541ed671b120dfd660462e2107a4ee7b964e734a7bd68d90dda61770658a3c242948532da32648687e0318286473f675b412d6468f013f14d760a358dfcad3cda2afeec5e268a37d250c37f722f468a70dfd92d7294c3c1ee1e7f8843b7d16f9f37ef35748c3ae93aa155cdcdfeb4e78567303",
+        "22d850137b9eebe092b24f602dc5bb7918c16bd89ddbf20467b119d205f9c2e4bd7d2592cf1e532106e0f33557565923c73a02d4f09c0c22bea89148183e60317f7028b3aa1f261f91c979393101d7e15f4067e63979b32751658ef769610fe97cf9cef3278b3117d384051c3b1d82c251c2305418c8f6840530e631aad63e70e20e025bcd8efb54c92ec6d3b106a2f8e64eeff7d38495b0fc50c97138af4b1c0a67a1c4e27b077b8439332edfa8608dfeae653cd6a628ac550395f7e74390e42c11682234870925eeaa1fa71b76cf1f2ee3bda69f6717033ff8b7c95c9799e7a3bea5e7e4a1c359772fb6b1c6e6c516661dfe30c3",
+    ),
+    (
+        "invalid, ciphertext starting with a zero byte",
+        "006f89db685c0a132700c6a17f88a37a6635d0ab89de4c45dc09736c891ca5bf3401ce34c6e5d51e94ed2f518857ddc12d9f9f9e68e01cdc30d86ae5dd83988c0c46a8e39daa1b328a23def551d67fa1964fb15242c83ddd7dd5b1aec720a391d0b86cb16cf4d3c466850c3df88a3ed85993900d1287a0c90c4b04d34ba29e59967661f3f10e0c998f64e14e777e8e81371eca5318b4e0b53414292130c821477c51e2bff844836ab10dff293d82e4f40d345968ef268c92ed0bc238f31d50f4d3f759c23964923e135d15527556410fbd2c451d6a2aa852dc88b01139c6fdd826736d8cd3780601b2977b09c080bd8c0fa471606ad59f053ad33d9eeb905f20",
+        "2b5dd72df3cae37f1aef",
+    ),
+    (
+        "invalid, length from the second-to-last candidate",
+        "1439e08c3f84c1a7fec74ce07614b20e01f6fa4e8c2a6cffdc3520d8889e5d9a950c6425798f85d4be38d300ea5695f13ecd4cb389d1ff5b82484b494d6280ab7fa78e645933981cb934cce8bfcd114cc0e6811eefa47aae20af638a1cd163d2d3366186d0a07df0c81f6c9f3171cf3561472e98a6006bf75ddb457bed036dcce199369de7d94ef2c68e8467ee0604eea2b3009479162a7891ba5c40cab17f49e1c438cb6eaea4f76ce23cce0e483ff0e96fa790ea15be67671814342d0a23f4a20262b6182e72f3a67cd289711503c85516a9ed225422f98b116f1ab080a80abd6f0216df88d8cfd67c139243be8dd78502a7aaf6bc99d7da71bcdf627e7354",
+        "0f9b",
+    ),
+    (
+        "invalid first byte of the padding",
+        "9b2ec9c0c917c98f1ad3d0119aec6be51ae3106e9af1914d48600ab6a2c0c0c8ae02a2dc3039906ff3aac904af32ec798fd65f3ad1afa2e69400e7c1de81f5728f3b3291f38263bc7a90a0563e43ce7a0d4ee9c0d8a716621ca5d3d081188769ce1b131af7d35b13dea99153579c86db31fe07d5a2c14d621b77854e48a8df41b5798563af489a291e417b6a334c63222627376118c02c53b6e86310f728734ffc86ef9d7c8bf56c0c841b24b82b59f51aee4526ba1c4268506d301e4ebc498c6aebb6fd5258c876bf900bac8ca4d309dd522f6a6343599a8bc3760f422c10c72d0ad527ce4af1874124ace3d99bb74db8d69d2528db22c3a37644640f95c05f",
+        "a1f8c9255c35cfba403ccc",
+    ),
+    (
+        "invalid second byte of the padding",
+        "782c2b59a21a511243820acedd567c136f6d3090c115232a82a5efb0b178285f55b5ec2d2bac96bf00d6592ea7cdc3341610c8fb07e527e5e2d20cfaf2c7f23e375431f45e998929a02f25fd95354c33838090bca838502259e92d86d568bc2cdb132fab2a399593ca60a015dc2bb1afcd64fef8a3834e17e5358d822980dc446e845b3ab4702b1ee41fe5db716d92348d5091c15d35a110555a35deb4650a5a1d2c98025d42d4544f8b32aa6a5e02dc02deaed9a7313b73b49b0d4772a3768b0ea0db5846ace6569cae677bf67fb0acf3c255dc01ec8400c963b6e49b1067728b4e563d7e1e1515664347b92ee64db7efb5452357a02fff7fcb7437abc2e579",
+        "e6d700309ca0ed62452254",
+    ),
+    (
+        "invalid, PS of length zero",
+        "0096136621faf36d5290b16bd26295de27f895d1faa51c800dafce73d001d60796cd4e2ac3fa2162131d859cd9da5a0c8a42281d9a63e5f353971b72e36b5722e4ac444d77f892a5443deb3dca49fa732fe855727196e23c26eeac55eeced8267a209ebc0f92f4656d64a6c13f7f7ce544ebeb0f668fe3a6c0f189e4bcd5ea12b73cf63e0c8350ee130dd62f01e5c97a1e13f52fde96a9a1bc9936ce734fdd61f27b18216f1d6de87f49cf4f2ea821fb8efd1f92cdad529baf7e31aff9bff4074f2cad2b4243dd15a711adcf7de900851fbd6bcb53dac399d7c880531d06f25f7002e1aaf1722765865d2c2b902c7736acd27bc6cbd3e38b560e2eecf7d4b576",
+        "ba27b1842e7c21c0e7ef6a",
+    ),
+    (
+        "invalid, zero as the eighth byte of PS",
+        "a7a340675a82c30e22219a55bc07cdf36d47d01834c1834f917f18b517419ce9de2a96460e745024436470ed85e94297b283537d52189c406a3f533cb405cc6a9dba46b482ce98b6e3dd52d8fce2237425617e38c11fbc46b61897ef200d01e4f25f5f6c4c5b38cd0de38ba11908b86595a8036a08a42a3d05b79600a97ac18ba368a08d6cf6ccb624f6e8002afc75599fba4de3d4f3ba7d208391ebe8d21f8282b18e2c10869eb2702e68f9176b42b0ddc9d763f0c86ba0ff92c957aaeab76d9ab8da52ea297ec11d92d770146faa1b300e0f91ef969b53e7d2907ffc984e9a9c9d11fb7d6cba91972059b46506b035efec6575c46d7114a6b935864858445f",
+        "63cb0bf65fc8255dd29e17",
+    ),
+    (
+        "invalid, no separator",
+        "3d1b97e7aa34eaf1f4fc171ceb11dcfffd9a46a5b6961205b10b302818c1fcc9f4ec78bf18ea0cee7e9fa5b16fb4c611463b368b3312ac11cf9c06b7cf72b54e284848a508d3f02328c62c2999d0fb60929f81783c7a256891bc2ff4d91df2af96a24fc5701a1823af939ce6dbdc510608e3d41eec172ad2d51b9fc61b4217c923cadcf5bac321355ef8be5e5f090cdc2bd0c697d9058247db3ad613fdce87d2955a6d1c948a5160f93da21f731d74137f5d1f53a1923adb513d2e6e1589d44cc079f4c6ddd471d38ac82d20d8b1d21f8d65f3b6907086809f4123e08d86fb38729585de026a485d8f0e703fd4772f6668febf67df947b82195fa3867e3a3065",
+        "6f09a0b62699337c497b0b",
+    ),
+];
+
+/// The draft's key as a token object, with or without its CRT values.
+fn draft_key(crt: bool) -> Object {
+    let rsa = Rsa::private_key_from_pem(DRAFT_K2048.as_bytes()).unwrap();
+    let mut a = Attrs::new();
+    a.set(CKA_CLASS, AttrValue::Ulong(CKO_PRIVATE_KEY));
+    a.set(CKA_KEY_TYPE, AttrValue::Ulong(CKK_RSA));
+    a.set(CKA_MODULUS, AttrValue::bytes(rsa.n().to_vec()));
+    a.set(CKA_PUBLIC_EXPONENT, AttrValue::bytes(rsa.e().to_vec()));
+    a.set(CKA_PRIVATE_EXPONENT, AttrValue::bytes(rsa.d().to_vec()));
+    if crt {
+        for (t, v) in [
+            (CKA_PRIME_1, rsa.p()),
+            (CKA_PRIME_2, rsa.q()),
+            (CKA_EXPONENT_1, rsa.dmp1()),
+            (CKA_EXPONENT_2, rsa.dmq1()),
+            (CKA_COEFFICIENT, rsa.iqmp()),
+        ] {
+            a.set(t, AttrValue::bytes(v.unwrap().to_vec()));
+        }
+    }
+    validate_rsa_key(&a).unwrap();
+    Object::new(a)
+}
+
+#[test]
+fn draft_test_vectors_decrypt_byte_for_byte() {
+    for crt in [true, false] {
+        let key = draft_key(crt);
+        for (what, ct, expected) in DRAFT_B1 {
+            let ct = hex::decode(ct).unwrap();
+            let out = decrypt_with(&pkcs1(), &key, &ct).unwrap();
+            assert_eq!(hex::encode(&out), *expected, "{what} (CRT: {crt})");
+            if what.starts_with("invalid") {
+                assert_eq!(out, reference_synthetic(&key, &ct), "{what}");
+            }
+        }
     }
 }
