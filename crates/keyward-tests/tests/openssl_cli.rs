@@ -3,7 +3,6 @@
 //! and data encrypted by `openssl pkeyutl` / `openssl enc` decrypts in the token.
 
 mod common;
-#[allow(dead_code)]
 #[path = "suite/keys.rs"]
 mod keys;
 
@@ -127,7 +126,7 @@ fn token_signatures_verify_with_openssl_dgst() {
     // A changed message does not verify.
     std::fs::write(&msg, b"something else").unwrap();
     let bad = Command::new("openssl")
-        .args(&base)
+        .args(base)
         .args(["-sigopt", "rsa_padding_mode:pss", s(&msg)])
         .output()
         .unwrap();
