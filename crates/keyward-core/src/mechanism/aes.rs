@@ -18,6 +18,7 @@ use crate::types::{AttrValue, Attrs, MechParams, Mechanism, MechanismInfo};
 
 mod ccm;
 mod cts;
+mod keywrap;
 
 const KEY_LENS: [usize; 3] = [16, 24, 32];
 /// Tag lengths SP 800-38D §5.2.1.2 allows, in bits.
@@ -391,6 +392,7 @@ pub(crate) fn register(reg: &mut Registry) {
     );
     reg.add(CKM_AES_CCM, Box::new(ccm::AesCcmMech));
     reg.add(CKM_AES_CTS, Box::new(cts::AesCtsMech));
+    keywrap::register(reg);
 }
 
 #[cfg(test)]
