@@ -14,6 +14,8 @@ mod message;
 mod mechanisms;
 /// Objects: creation rules, attributes, access, copy, destroy, find.
 mod objects;
+/// CKM_RSA_PKCS decryption with implicit rejection.
+mod rsa_decrypt;
 /// Sessions, login states and their error codes, lockout.
 mod sessions;
 /// Slots and tokens: the free slot, C_InitToken, CK_TOKEN_INFO, PIN counters.
