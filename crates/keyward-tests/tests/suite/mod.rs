@@ -4,6 +4,8 @@
 mod abi;
 /// C_GetAttributeValue's per-attribute algorithm and sensitive values.
 mod attributes;
+/// C_DeriveKey with ECDH: agreement, KDFs, refused parameters, provenance.
+mod derive;
 /// Key material and certificates made with the openssl crate.
 mod keys;
 /// C_WrapKey / C_UnwrapKey rules: trust, templates, provenance, key separation.
