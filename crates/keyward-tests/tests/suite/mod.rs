@@ -2,6 +2,8 @@
 
 /// Entry points, function lists, interfaces and argument checking at the C boundary.
 mod abi;
+/// AES-CCM, ChaCha20-Poly1305 and AES-CTS against openssl, through the raw C ABI.
+mod aead;
 /// C_GetAttributeValue's per-attribute algorithm and sensitive values.
 mod attributes;
 /// C_DeriveKey with ECDH: agreement, KDFs, refused parameters, provenance.
