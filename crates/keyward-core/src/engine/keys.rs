@@ -6,6 +6,8 @@
 //!   does so with its encryption and decryption, so the two can never disagree.
 //! - CKA_ALWAYS_AUTHENTICATE is not asked for by C_UnwrapKey or C_DeriveKey: there is no
 //!   operation to log in to between the calls, and SoftHSMv2 and Kryoptic behave the same.
+//! - CKM_RSA_PKCS unwraps only secret keys whose length the template fixes, and a decrypted
+//!   value of another length becomes a random key: no error tells a bad padding apart.
 //! - C_DeriveKey without CKA_CLASS makes a secret key (a data object for CKM_HKDF_DATA), and
 //!   without CKA_KEY_TYPE a generic secret.
 
@@ -13,12 +15,13 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use cryptoki_sys::*;
+use zeroize::Zeroizing;
 
 use crate::api::{ObjectHandle, SessionHandle};
 use crate::engine::app::{Application, poisoned};
 use crate::engine::crypto::KeyRole;
 use crate::error::{Code, Error, Result};
-use crate::mechanism::{KeyLookup, keyblob};
+use crate::mechanism::{KeyLookup, derived_key_len, keyblob};
 use crate::object::Object;
 use crate::object::rules::{self, Origin};
 use crate::types::{AttrValue, Attribute, Attrs, Mechanism, OutCap, Output};
@@ -58,6 +61,16 @@ impl KeyLookup for Lookup<'_> {
         self.seen.borrow_mut().push(object.clone());
         Ok(object)
     }
+}
+
+/// The key length CKM_RSA_PKCS unwraps to, fixed by the template before anything is
+/// decrypted: PKCS#1 v1.5 has no integrity, so only secret keys of a known length unwrap.
+fn pkcs1_unwrap_len(template: &Attrs) -> Result<usize> {
+    if template.get_ulong(CKA_CLASS) != Some(CKO_SECRET_KEY) {
+        return Err(Code::TemplateInconsistent
+            .err("CKM_RSA_PKCS unwraps secret keys only: it has no integrity check"));
+    }
+    derived_key_len(template, None)
 }
 
 impl Application {
@@ -144,7 +157,12 @@ impl Application {
         if wrapped.is_empty() {
             return Err(Code::WrappedKeyLenRange.err("the wrapped key is empty"));
         }
-        let plain = m
+        let no_oracle_len = if mech.mech == CKM_RSA_PKCS {
+            Some(pkcs1_unwrap_len(&template)?)
+        } else {
+            None
+        };
+        let mut plain = m
             .decrypt_init(mech, &unwrapping)?
             .one_shot(wrapped)
             .map_err(|e| {
@@ -156,6 +174,16 @@ impl Application {
                     ],
                 )
             })?;
+        if let Some(n) = no_oracle_len
+            && plain.len() != n
+        {
+            // A wrong length is what a bad padding looks like after implicit rejection; a
+            // random key instead of an error keeps the two cases alike (the TLS 1.2 answer to
+            // Bleichenbacher, RFC 5246 §7.4.7.1). The work done is the same either way.
+            let mut random = Zeroizing::new(vec![0u8; n]);
+            keyward_ossl::rand::fill_private(&mut random)?;
+            plain = random;
+        }
         let generated = keyblob::decode(&template, plain)?;
         let attrs = rules::new_object(&template, &generated, Origin::Unwrap, actor)?;
         self.check_write(

@@ -6,9 +6,10 @@
 //! 3.2+ and NSS do, see `keyward_ossl::rsa_pkcs1`): a ciphertext of the right length and below
 //! the modulus always decrypts with CKR_OK, to the message or, when the padding is wrong, to a
 //! synthetic message fixed by the key and the ciphertext, so the token is no Bleichenbacher /
-//! Marvin padding oracle. For the same reason it does not unwrap: a synthetic message of the
-//! wrong length for the key to unwrap would fail visibly. CKM_SHA1_RSA_PKCS only verifies (old
-//! signatures); keys under 2048 bits are accepted for import and verification only.
+//! Marvin padding oracle. It unwraps secret keys only, and the engine replaces a message of the
+//! wrong length by a random key of the expected one, so unwrapping is no oracle either. SHA-1
+//! and SHA-3 variants sign and verify; keys under 2048 bits are accepted for import and
+//! verification only.
 
 use std::sync::{Arc, OnceLock};
 
@@ -262,6 +263,10 @@ fn hash_of_mech(m: CK_MECHANISM_TYPE) -> Option<DigestAlg> {
         CKM_SHA256 => Some(DigestAlg::Sha256),
         CKM_SHA384 => Some(DigestAlg::Sha384),
         CKM_SHA512 => Some(DigestAlg::Sha512),
+        CKM_SHA3_224 => Some(DigestAlg::Sha3_224),
+        CKM_SHA3_256 => Some(DigestAlg::Sha3_256),
+        CKM_SHA3_384 => Some(DigestAlg::Sha3_384),
+        CKM_SHA3_512 => Some(DigestAlg::Sha3_512),
         _ => None,
     }
 }
@@ -797,42 +802,63 @@ pub(crate) fn register(reg: &mut Registry) {
         })
     };
     reg.add(CKM_RSA_PKCS_KEY_PAIR_GEN, Box::new(RsaKeyPairGen));
+    // PKCS#1 v1.5 encryption has no integrity, but the mechanism list and old key
+    // transport need it; unwrapping with it never reveals a bad padding (engine/keys.rs).
     reg.add(
         CKM_RSA_PKCS,
-        rsa(Scheme::Pkcs1, None, SIGN_VERIFY | CKF_ENCRYPT | CKF_DECRYPT),
-    );
-    // SHA-1 signatures are no longer made, only checked.
-    reg.add(
-        CKM_SHA1_RSA_PKCS,
-        rsa(Scheme::Pkcs1, Some(DigestAlg::Sha1), CKF_VERIFY),
+        rsa(
+            Scheme::Pkcs1,
+            None,
+            SIGN_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+        ),
     );
     reg.add(CKM_RSA_PKCS_PSS, rsa(Scheme::Pss, None, SIGN_VERIFY));
+    // SHA-1 signatures stay available for interoperability with old verifiers, as for ECDSA;
+    // CKA_ALLOWED_MECHANISMS keeps them away from keys that must not use them.
     for (alg, pkcs1, pss) in [
-        (DigestAlg::Sha1, None, CKM_SHA1_RSA_PKCS_PSS),
+        (DigestAlg::Sha1, CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS),
         (
             DigestAlg::Sha224,
-            Some(CKM_SHA224_RSA_PKCS),
+            CKM_SHA224_RSA_PKCS,
             CKM_SHA224_RSA_PKCS_PSS,
         ),
         (
             DigestAlg::Sha256,
-            Some(CKM_SHA256_RSA_PKCS),
+            CKM_SHA256_RSA_PKCS,
             CKM_SHA256_RSA_PKCS_PSS,
         ),
         (
             DigestAlg::Sha384,
-            Some(CKM_SHA384_RSA_PKCS),
+            CKM_SHA384_RSA_PKCS,
             CKM_SHA384_RSA_PKCS_PSS,
         ),
         (
             DigestAlg::Sha512,
-            Some(CKM_SHA512_RSA_PKCS),
+            CKM_SHA512_RSA_PKCS,
             CKM_SHA512_RSA_PKCS_PSS,
         ),
+        (
+            DigestAlg::Sha3_224,
+            CKM_SHA3_224_RSA_PKCS,
+            CKM_SHA3_224_RSA_PKCS_PSS,
+        ),
+        (
+            DigestAlg::Sha3_256,
+            CKM_SHA3_256_RSA_PKCS,
+            CKM_SHA3_256_RSA_PKCS_PSS,
+        ),
+        (
+            DigestAlg::Sha3_384,
+            CKM_SHA3_384_RSA_PKCS,
+            CKM_SHA3_384_RSA_PKCS_PSS,
+        ),
+        (
+            DigestAlg::Sha3_512,
+            CKM_SHA3_512_RSA_PKCS,
+            CKM_SHA3_512_RSA_PKCS_PSS,
+        ),
     ] {
-        if let Some(m) = pkcs1 {
-            reg.add(m, rsa(Scheme::Pkcs1, Some(alg), SIGN_VERIFY));
-        }
+        reg.add(pkcs1, rsa(Scheme::Pkcs1, Some(alg), SIGN_VERIFY));
         reg.add(pss, rsa(Scheme::Pss, Some(alg), SIGN_VERIFY));
     }
     reg.add(CKM_RSA_X_509, rsa(Scheme::X509, None, SIGN_VERIFY));

@@ -519,3 +519,82 @@ fn no_key_both_wraps_and_decrypts() {
     let mut iv = IV;
     assert_rv!(s.decrypt(&gcm(&mut iv), w, &blob), KeyFunctionNotPermitted);
 }
+
+#[test]
+fn rsa_pkcs1_unwrap_is_no_padding_oracle() {
+    if !is_keyward() {
+        return;
+    }
+    let s = user_session(common::fresh_token());
+    let (public, private) = s
+        .generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Wrap(true),
+            ],
+            &[Attribute::Unwrap(true)],
+        )
+        .unwrap();
+    let readable = |len: u64| {
+        vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::ValueLen(len.into()),
+            Attribute::Sensitive(false),
+        ]
+    };
+    // A key wrapped by openssl (PKCS#1 v1.5) unwraps to its value.
+    let spki = attr_bytes(&s, public, AttributeType::PublicKeyInfo);
+    let pkey = openssl::pkey::PKey::public_key_from_der(&spki).unwrap();
+    let value = [0x3cu8; 20];
+    let mut enc = openssl::encrypt::Encrypter::new(&pkey).unwrap();
+    enc.set_rsa_padding(openssl::rsa::Padding::PKCS1).unwrap();
+    let mut blob = vec![0u8; enc.encrypt_len(&value).unwrap()];
+    let n = enc.encrypt(&value, &mut blob).unwrap();
+    blob.truncate(n);
+    let u = s
+        .unwrap_key(&Mechanism::RsaPkcs, private, &blob, &readable(20))
+        .unwrap();
+    assert_eq!(attr_bytes(&s, u, AttributeType::Value), value);
+    // And a token wrap opens with openssl.
+    let t = target(&s, 16, &[Attribute::Sensitive(false)]);
+    let wrapped = s.wrap_key(&Mechanism::RsaPkcs, public, t).unwrap();
+    assert_eq!(wrapped.len(), 256);
+    // A garbage blob (bad padding) and a good blob of the wrong length both give CKR_OK and a
+    // key of the asked length; nothing tells them apart.
+    let mut garbage = blob.clone();
+    garbage[100] ^= 0x40;
+    for b in [&garbage, &blob] {
+        let k = s
+            .unwrap_key(&Mechanism::RsaPkcs, private, b, &readable(32))
+            .expect("no error for a bad padding or length");
+        assert_eq!(attr_bytes(&s, k, AttributeType::Value).len(), 32);
+    }
+    // The length must be known before decrypting, and only secret keys unwrap.
+    assert_rv!(
+        s.unwrap_key(
+            &Mechanism::RsaPkcs,
+            private,
+            &blob,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+            ],
+        ),
+        TemplateIncomplete
+    );
+    assert_rv!(
+        s.unwrap_key(
+            &Mechanism::RsaPkcs,
+            private,
+            &blob,
+            &[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(KeyType::EC),
+            ],
+        ),
+        TemplateInconsistent
+    );
+}

@@ -216,14 +216,14 @@ fn raw_input_is_limited_to_k_minus_11() {
 }
 
 #[test]
-fn pkcs1_decryption_is_offered_but_not_unwrapping() {
+fn pkcs1_decryption_and_unwrapping_are_offered() {
     let (public, private) = pair();
     let m = registry().get(CKM_RSA_PKCS).unwrap();
-    // Decryption has implicit rejection; unwrapping would turn a synthetic message of the
-    // wrong length into a visible error, so it is not offered.
+    // Decryption has implicit rejection; the engine's unwrap replaces a synthetic message of
+    // the wrong length by a random key (engine/keys.rs), so unwrapping reveals nothing either.
     assert_eq!(
         m.info().flags,
-        CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT
+        CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP
     );
     assert_eq!(
         m.decrypt_init(&Mechanism::new(CKM_RSA_PKCS), public)
@@ -550,23 +550,74 @@ fn pss_over_a_digest_needs_the_hash_length() {
 }
 
 #[test]
-fn sha1_rsa_pkcs_verifies_old_signatures_only() {
+fn sha1_and_sha3_rsa_pkcs_match_the_default_context() {
     let (public, private) = pair();
-    let old = Signer::new(MessageDigest::sha1(), &reference_private(private))
-        .unwrap()
-        .sign_oneshot_to_vec(b"firmware v1")
-        .unwrap();
-    verify(CKM_SHA1_RSA_PKCS, public, b"firmware v1", &old).unwrap();
-    assert_eq!(
-        verify(CKM_SHA1_RSA_PKCS, public, b"firmware v2", &old)
-            .unwrap_err()
-            .code(),
-        Code::SignatureInvalid
-    );
-    let m = Mechanism::new(CKM_SHA1_RSA_PKCS);
-    assert_eq!(sign_init_code(&m, private), Code::MechanismInvalid);
-    let info = registry().get(CKM_SHA1_RSA_PKCS).unwrap().info();
-    assert_eq!((info.min_key_size, info.flags), (1024, CKF_VERIFY));
+    for (mech, md) in [
+        (CKM_SHA1_RSA_PKCS, MessageDigest::sha1()),
+        (CKM_SHA3_224_RSA_PKCS, MessageDigest::sha3_224()),
+        (CKM_SHA3_256_RSA_PKCS, MessageDigest::sha3_256()),
+        (CKM_SHA3_384_RSA_PKCS, MessageDigest::sha3_384()),
+        (CKM_SHA3_512_RSA_PKCS, MessageDigest::sha3_512()),
+    ] {
+        let theirs = Signer::new(md, &reference_private(private))
+            .unwrap()
+            .sign_oneshot_to_vec(b"firmware v1")
+            .unwrap();
+        // PKCS#1 v1.5 is deterministic: the token's signature is OpenSSL's, byte for byte.
+        let ours = sign(mech, private, &[b"firm", b"ware v1"]).unwrap();
+        assert_eq!(ours, theirs, "{mech:#x}");
+        verify(mech, public, b"firmware v1", &theirs).unwrap();
+        assert_eq!(
+            verify(mech, public, b"firmware v2", &theirs)
+                .unwrap_err()
+                .code(),
+            Code::SignatureInvalid
+        );
+    }
+}
+
+#[test]
+fn sha3_pss_interoperates_with_the_default_context() {
+    let (public, private) = pair();
+    for (mech, hash, mgf, md) in [
+        (
+            CKM_SHA3_256_RSA_PKCS_PSS,
+            CKM_SHA3_256,
+            CKG_MGF1_SHA3_256,
+            MessageDigest::sha3_256(),
+        ),
+        (
+            CKM_SHA3_512_RSA_PKCS_PSS,
+            CKM_SHA3_512,
+            CKG_MGF1_SHA3_512,
+            MessageDigest::sha3_512(),
+        ),
+    ] {
+        let salt = md.size();
+        let m = with(mech, pss(hash, mgf, salt as CK_ULONG));
+        let mut op = registry()
+            .get(mech)
+            .unwrap()
+            .sign_init(&m, private)
+            .unwrap();
+        let sig = op.one_shot(b"pss over sha3").unwrap();
+        let reference = reference_private(private);
+        let mut v = Verifier::new(md, &reference).unwrap();
+        v.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+        v.set_rsa_mgf1_md(md).unwrap();
+        v.set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt as i32))
+            .unwrap();
+        assert!(
+            v.verify_oneshot(&sig, b"pss over sha3").unwrap(),
+            "{mech:#x}"
+        );
+        let mut vop = registry()
+            .get(mech)
+            .unwrap()
+            .verify_init(&m, public)
+            .unwrap();
+        vop.one_shot(b"pss over sha3", &sig).unwrap();
+    }
 }
 
 #[test]
@@ -752,7 +803,7 @@ fn oaep_parameters_are_checked() {
     let bad = [
         Mechanism::new(CKM_RSA_PKCS_OAEP),
         oaep(CKM_MD5, CKG_MGF1_SHA256, b""),
-        oaep(CKM_SHA3_256, CKG_MGF1_SHA256, b""),
+        oaep(CKM_SHA512_224, CKG_MGF1_SHA256, b""),
         oaep(CKM_SHA256, 0, b""),
         oaep(CKM_SHA256, CKM_SHA256, b""),
         with(CKM_RSA_PKCS_OAEP, pss(CKM_SHA256, CKG_MGF1_SHA256, 32)),
@@ -915,7 +966,9 @@ fn every_new_mechanism_is_registered_with_its_operations() {
         (CKM_SHA384_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY),
         (CKM_SHA512_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY),
         (CKM_SHA224_RSA_PKCS, CKF_SIGN | CKF_VERIFY),
-        (CKM_SHA1_RSA_PKCS, CKF_VERIFY),
+        (CKM_SHA1_RSA_PKCS, CKF_SIGN | CKF_VERIFY),
+        (CKM_SHA3_256_RSA_PKCS, CKF_SIGN | CKF_VERIFY),
+        (CKM_SHA3_384_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY),
         (CKM_RSA_X_509, CKF_SIGN | CKF_VERIFY),
         (
             CKM_RSA_PKCS_OAEP,
@@ -923,7 +976,7 @@ fn every_new_mechanism_is_registered_with_its_operations() {
         ),
         (
             CKM_RSA_PKCS,
-            CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT,
+            CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
         ),
     ] {
         assert_eq!(registry().get(m).unwrap().info().flags, flags, "{m:#x}");
