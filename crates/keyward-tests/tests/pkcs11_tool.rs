@@ -333,3 +333,32 @@ fn tool_thread_and_fork_tests_pass() {
     let out = t.ok(&["--test-fork", "-L"]);
     assert!(out.contains("tool-threads"), "{out}");
 }
+
+#[test]
+fn tool_ec_test_passes() {
+    let t = Tool::new("tool_ec_test_passes");
+    let label = t.init("tool-ec");
+    // Generates a P-256 pair, signs with CKM_ECDSA_SHA1, changes CKA_ID/CKA_LABEL/CKA_SUBJECT
+    // and deletes the pair again.
+    let out = t.ok(&[
+        "--token-label",
+        &label,
+        "--login",
+        "--pin",
+        USER_PIN,
+        "--session-rw",
+        "--test-ec",
+        "--id",
+        "21",
+        "--key-type",
+        "EC:prime256v1",
+    ]);
+    for step in [
+        "Key pair generated",
+        "Doing a signature",
+        "Deleting the private and the public key again",
+        "==> OK",
+    ] {
+        assert!(out.contains(step), "{step} in\n{out}");
+    }
+}

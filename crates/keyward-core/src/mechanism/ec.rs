@@ -186,8 +186,6 @@ fn pairwise_test(key: &PKey) -> Result<()> {
 /// CKM_ECDSA (`hash` None) or CKM_ECDSA_SHA*.
 struct Ecdsa {
     hash: Option<DigestAlg>,
-    /// False for CKM_ECDSA_SHA1: SHA-1 signatures are checked, no longer made.
-    sign: bool,
 }
 
 enum Input {
@@ -229,11 +227,7 @@ impl Input {
 
 impl Mech for Ecdsa {
     fn info(&self) -> MechanismInfo {
-        info(if self.sign {
-            CKF_SIGN | CKF_VERIFY
-        } else {
-            CKF_VERIFY
-        })
+        info(CKF_SIGN | CKF_VERIFY)
     }
 
     fn key_types(&self) -> &'static [CK_KEY_TYPE] {
@@ -241,9 +235,6 @@ impl Mech for Ecdsa {
     }
 
     fn sign_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
-        if !self.sign {
-            return Err(Code::MechanismInvalid.err("no new SHA-1 signatures are made"));
-        }
         no_params(mech)?;
         let key = ec_key(key)?;
         if !key.has_private() {
@@ -317,10 +308,12 @@ impl VerifyOp for EcdsaVerify {
 
 pub(crate) fn register(reg: &mut Registry) {
     reg.add(CKM_EC_KEY_PAIR_GEN, Box::new(EcKeyPairGen));
-    let ecdsa = |hash, sign| Box::new(Ecdsa { hash, sign });
-    reg.add(CKM_ECDSA, ecdsa(None, true));
-    reg.add(CKM_ECDSA_SHA1, ecdsa(Some(DigestAlg::Sha1), false));
+    let ecdsa = |hash| Box::new(Ecdsa { hash });
+    reg.add(CKM_ECDSA, ecdsa(None));
+    // SHA-1 for interoperability with old verifiers and tools (pkcs11-tool --test-ec signs
+    // with it); CKA_ALLOWED_MECHANISMS keeps it away from keys that must not use it.
     for (m, alg) in [
+        (CKM_ECDSA_SHA1, DigestAlg::Sha1),
         (CKM_ECDSA_SHA224, DigestAlg::Sha224),
         (CKM_ECDSA_SHA256, DigestAlg::Sha256),
         (CKM_ECDSA_SHA384, DigestAlg::Sha384),
@@ -330,7 +323,7 @@ pub(crate) fn register(reg: &mut Registry) {
         (CKM_ECDSA_SHA3_384, DigestAlg::Sha3_384),
         (CKM_ECDSA_SHA3_512, DigestAlg::Sha3_512),
     ] {
-        reg.add(m, ecdsa(Some(alg), true));
+        reg.add(m, ecdsa(Some(alg)));
     }
 }
 
