@@ -304,6 +304,82 @@ pub enum MechParams {
         /// CCM's ulDataLen; 0 for the others.
         data_len: CK_ULONG,
     },
+    /// CK_HKDF_PARAMS (CKM_HKDF_DERIVE, CKM_HKDF_DATA).
+    Hkdf {
+        /// bExtract.
+        extract: bool,
+        /// bExpand.
+        expand: bool,
+        /// prfHashMechanism (CKM_SHA256 and the like).
+        prf: CK_MECHANISM_TYPE,
+        /// The salt of the extract step (`HkdfSalt::Null` when `extract` is false).
+        salt: HkdfSalt,
+        /// pInfo of the expand step.
+        info: Vec<u8>,
+    },
+    /// CK_PKCS5_PBKD2_PARAMS2, or the older CK_PKCS5_PBKD2_PARAMS (CKM_PKCS5_PBKD2).
+    Pbkdf2 {
+        /// saltSource (CKZ_SALT_SPECIFIED).
+        salt_source: CK_ULONG,
+        /// The salt.
+        salt: Vec<u8>,
+        /// The iteration count.
+        iterations: CK_ULONG,
+        /// CKP_PKCS5_PBKD2_HMAC_*.
+        prf: CK_ULONG,
+        /// The password; secret.
+        password: Zeroizing<Vec<u8>>,
+    },
+    /// CK_SP800_108_KDF_PARAMS of the counter-mode KDF, without additional derived keys.
+    Sp800108 {
+        /// prfType (CKM_SHA*_HMAC, CKM_AES_CMAC).
+        prf: CK_MECHANISM_TYPE,
+        /// The PRF input layout, in order.
+        data: Vec<PrfData>,
+    },
+    /// CK_AES_CBC_ENCRYPT_DATA_PARAMS (CKM_AES_CBC_ENCRYPT_DATA).
+    EncryptData {
+        /// The 16-byte IV.
+        iv: Vec<u8>,
+        /// The data to encrypt.
+        data: Vec<u8>,
+    },
+}
+
+/// Where HKDF's extract step takes its salt from (CKF_HKDF_SALT_*).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HkdfSalt {
+    /// CKF_HKDF_SALT_NULL: HashLen zero bytes.
+    Null,
+    /// CKF_HKDF_SALT_DATA: these bytes.
+    Data(Vec<u8>),
+    /// CKF_HKDF_SALT_KEY: the value of this secret key.
+    Key(CK_OBJECT_HANDLE),
+}
+
+/// One CK_PRF_DATA_PARAM of an SP 800-108 KDF: a piece of the PRF input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrfData {
+    /// CK_SP800_108_ITERATION_VARIABLE with its CK_SP800_108_COUNTER_FORMAT.
+    Counter {
+        /// bLittleEndian.
+        little_endian: bool,
+        /// ulWidthInBits.
+        bits: CK_ULONG,
+    },
+    /// CK_SP800_108_DKM_LENGTH with its CK_SP800_108_DKM_LENGTH_FORMAT.
+    DkmLength {
+        /// CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS or _SUM_OF_SEGMENTS.
+        method: CK_ULONG,
+        /// bLittleEndian.
+        little_endian: bool,
+        /// ulWidthInBits.
+        bits: CK_ULONG,
+    },
+    /// CK_SP800_108_BYTE_ARRAY.
+    Bytes(Vec<u8>),
+    /// CK_SP800_108_KEY_HANDLE: the value of this secret key.
+    Key(CK_OBJECT_HANDLE),
 }
 
 /// Parameters may hold IVs and labels but not keys; printed by shape only.
@@ -350,6 +426,46 @@ impl fmt::Debug for MechParams {
                     "AeadMessage(iv {} bytes, tag {} bytes)",
                     iv.len(),
                     tag.len()
+                )
+            }
+            MechParams::Hkdf {
+                extract,
+                expand,
+                prf,
+                salt,
+                info,
+            } => {
+                let salt = match salt {
+                    HkdfSalt::Null => "null".to_string(),
+                    HkdfSalt::Data(d) => format!("{} bytes", d.len()),
+                    HkdfSalt::Key(h) => format!("key {h}"),
+                };
+                write!(
+                    f,
+                    "Hkdf(extract {extract}, expand {expand}, prf {prf:#x}, salt {salt}, info {} bytes)",
+                    info.len()
+                )
+            }
+            // Never the password.
+            MechParams::Pbkdf2 {
+                salt,
+                iterations,
+                prf,
+                ..
+            } => write!(
+                f,
+                "Pbkdf2(prf {prf:#x}, {iterations} iterations, salt {} bytes)",
+                salt.len()
+            ),
+            MechParams::Sp800108 { prf, data } => {
+                write!(f, "Sp800108(prf {prf:#x}, {} data params)", data.len())
+            }
+            MechParams::EncryptData { iv, data } => {
+                write!(
+                    f,
+                    "EncryptData(iv {} bytes, data {} bytes)",
+                    iv.len(),
+                    data.len()
                 )
             }
         }

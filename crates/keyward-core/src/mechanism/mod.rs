@@ -21,6 +21,7 @@ pub mod ec;
 pub mod ecdh;
 pub mod eddsa;
 pub mod hmac;
+pub mod kdf;
 pub mod keyblob;
 pub mod pkcs8;
 pub mod random;
@@ -237,6 +238,7 @@ pub fn registry() -> &'static Registry {
         rsa::register(&mut reg);
         aes::register(&mut reg);
         hmac::register(&mut reg);
+        kdf::register(&mut reg);
         chacha::register(&mut reg);
         reg
     });

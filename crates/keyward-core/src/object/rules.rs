@@ -321,7 +321,7 @@ impl Table {
 
 const EMPTY: &[Rule] = &[];
 const PRIVATE_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY];
-const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_AES, CKK_GENERIC_SECRET, CKK_CHACHA20];
+const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_AES, CKK_GENERIC_SECRET, CKK_CHACHA20, CKK_HKDF];
 
 /// The table for class `class` and key/certificate type `sub` (ignored for data objects).
 fn table(class: CK_OBJECT_CLASS, sub: CK_ULONG) -> Result<Table> {
@@ -339,9 +339,11 @@ fn table(class: CK_OBJECT_CLASS, sub: CK_ULONG) -> Result<Table> {
                 (CKO_PRIVATE_KEY, CKK_RSA) => RSA_PRIVATE,
                 (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PUBLIC,
                 (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PRIVATE,
-                (CKO_SECRET_KEY, CKK_AES | CKK_GENERIC_SECRET | CKK_CHACHA20) => SECRET_VALUE,
+                (CKO_SECRET_KEY, CKK_AES | CKK_GENERIC_SECRET | CKK_CHACHA20 | CKK_HKDF) => {
+                    SECRET_VALUE
+                }
                 (_, CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)
-                | (_, CKK_AES | CKK_GENERIC_SECRET | CKK_CHACHA20) => {
+                | (_, CKK_AES | CKK_GENERIC_SECRET | CKK_CHACHA20 | CKK_HKDF) => {
                     return Err(Code::TemplateInconsistent.err(format!(
                         "key type {sub:#x} does not go with object class {class:#x}"
                     )));
