@@ -26,3 +26,5 @@ mod sessions;
 mod slots;
 /// The store seen from one process: concurrency and a second process.
 mod store;
+/// Key wrapping mechanisms: AES key wrap, PKCS#8 private keys, RSA-OAEP, bad wrapped keys.
+mod wrap;
