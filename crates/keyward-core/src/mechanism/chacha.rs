@@ -94,7 +94,13 @@ impl Mech for ChaChaPolyMech {
         MechanismInfo {
             min_key_size: 32,
             max_key_size: 32,
-            flags: CKF_ENCRYPT | CKF_DECRYPT,
+            // Authenticated: fit to wrap keys and to run as messages (engine/message.rs).
+            flags: CKF_ENCRYPT
+                | CKF_DECRYPT
+                | CKF_WRAP
+                | CKF_UNWRAP
+                | CKF_MESSAGE_ENCRYPT
+                | CKF_MESSAGE_DECRYPT,
         }
     }
 

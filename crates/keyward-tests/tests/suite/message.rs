@@ -365,3 +365,218 @@ fn message_init_checks() {
         CKR_MECHANISM_PARAM_INVALID
     );
 }
+
+/// One message through C_EncryptMessage with any per-message structure.
+fn encrypt_message_raw<P>(s: &Session, p: &mut P, aad: &[u8], pt: &[u8]) -> (CK_RV, Vec<u8>) {
+    let mut out = vec![0u8; pt.len()];
+    let mut len = out.len() as CK_ULONG;
+    let rv = call30!(
+        C_EncryptMessage,
+        sh(s),
+        (p as *mut P).cast(),
+        size_of::<P>() as CK_ULONG,
+        aad.as_ptr() as *mut u8,
+        aad.len() as CK_ULONG,
+        pt.as_ptr() as *mut u8,
+        pt.len() as CK_ULONG,
+        out.as_mut_ptr(),
+        &mut len
+    );
+    out.truncate(len as usize);
+    (rv, out)
+}
+
+fn decrypt_message_raw<P>(s: &Session, p: &mut P, aad: &[u8], ct: &[u8]) -> (CK_RV, Vec<u8>) {
+    let mut out = vec![0u8; ct.len()];
+    let mut len = out.len() as CK_ULONG;
+    let rv = call30!(
+        C_DecryptMessage,
+        sh(s),
+        (p as *mut P).cast(),
+        size_of::<P>() as CK_ULONG,
+        aad.as_ptr() as *mut u8,
+        aad.len() as CK_ULONG,
+        ct.as_ptr() as *mut u8,
+        ct.len() as CK_ULONG,
+        out.as_mut_ptr(),
+        &mut len
+    );
+    out.truncate(len as usize);
+    (rv, out)
+}
+
+#[test]
+fn ccm_messages_equal_single_part_ccm() {
+    if !is_keyward() {
+        return;
+    }
+    let s = user_session(common::fresh_token());
+    let (k, _) = readable_key(&s);
+    let pt = b"a CCM message for a constrained radio".to_vec();
+    let mut nonce = [0x11u8; 12];
+    // Single-part CKM_AES_CCM: ciphertext followed by the MAC.
+    let mut single = CK_CCM_PARAMS {
+        ulDataLen: pt.len() as CK_ULONG,
+        pNonce: nonce.as_mut_ptr(),
+        ulNonceLen: 12,
+        pAAD: AAD.as_ptr() as *mut u8,
+        ulAADLen: AAD.len() as CK_ULONG,
+        ulMACLen: 8,
+    };
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_AES_CCM,
+        pParameter: (&mut single as *mut CK_CCM_PARAMS).cast(),
+        ulParameterLen: size_of::<CK_CCM_PARAMS>() as CK_ULONG,
+    };
+    assert_ckr!(call!(C_EncryptInit, sh(&s), &mut m, k.handle()), CKR_OK);
+    let mut sealed = vec![0u8; pt.len() + 8];
+    let mut len = sealed.len() as CK_ULONG;
+    assert_ckr!(
+        call!(
+            C_Encrypt,
+            sh(&s),
+            pt.as_ptr() as *mut u8,
+            pt.len() as CK_ULONG,
+            sealed.as_mut_ptr(),
+            &mut len
+        ),
+        CKR_OK
+    );
+    let (want_ct, want_mac) = sealed.split_at(pt.len());
+
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_AES_CCM,
+        pParameter: std::ptr::null_mut(),
+        ulParameterLen: 0,
+    };
+    assert_ckr!(
+        call30!(C_MessageEncryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OK
+    );
+    let mut mac = [0u8; 8];
+    let mut p = CK_CCM_MESSAGE_PARAMS {
+        ulDataLen: pt.len() as CK_ULONG,
+        pNonce: nonce.as_mut_ptr(),
+        ulNonceLen: 12,
+        ulNonceFixedBits: 0,
+        nonceGenerator: CKG_NO_GENERATE,
+        pMAC: mac.as_mut_ptr(),
+        ulMACLen: 8,
+    };
+    let (rv, ct) = encrypt_message_raw(&s, &mut p, AAD, &pt);
+    assert_ckr!(rv, CKR_OK);
+    assert_eq!((ct.as_slice(), &mac[..]), (want_ct, want_mac));
+    // ulDataLen must be the message's length.
+    let mut short = p;
+    short.ulDataLen -= 1;
+    assert_ckr!(
+        encrypt_message_raw(&s, &mut short, AAD, &pt).0,
+        CKR_DATA_LEN_RANGE
+    );
+
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_AES_CCM,
+        pParameter: std::ptr::null_mut(),
+        ulParameterLen: 0,
+    };
+    assert_ckr!(
+        call30!(C_MessageDecryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OK
+    );
+    let (rv, back) = decrypt_message_raw(&s, &mut p, AAD, &ct);
+    assert_ckr!(rv, CKR_OK);
+    assert_eq!(back, pt);
+    let mut bad = mac;
+    bad[7] ^= 1;
+    let mut q = p;
+    q.pMAC = bad.as_mut_ptr();
+    assert_ckr!(
+        decrypt_message_raw(&s, &mut q, AAD, &ct).0,
+        CKR_ENCRYPTED_DATA_INVALID
+    );
+}
+
+#[test]
+fn chacha20_poly1305_messages_open_in_openssl() {
+    if !is_keyward() {
+        return;
+    }
+    let s = user_session(common::fresh_token());
+    let key = [0x5eu8; 32];
+    // cryptoki has no CKK_CHACHA20: create the key through the raw function list.
+    let label = common::unique_label("chacha");
+    let (class, key_type, yes) = (CKO_SECRET_KEY, CKK_CHACHA20, CK_TRUE);
+    let mut value = key;
+    let mut t = [
+        attr(CKA_CLASS, &class),
+        attr(CKA_KEY_TYPE, &key_type),
+        CK_ATTRIBUTE {
+            type_: CKA_VALUE,
+            pValue: value.as_mut_ptr().cast(),
+            ulValueLen: 32,
+        },
+        CK_ATTRIBUTE {
+            type_: CKA_LABEL,
+            pValue: label.as_ptr() as *mut _,
+            ulValueLen: label.len() as CK_ULONG,
+        },
+        attr(CKA_ENCRYPT, &yes),
+        attr(CKA_DECRYPT, &yes),
+    ];
+    let mut h: CK_OBJECT_HANDLE = 0;
+    assert_ckr!(
+        call!(
+            C_CreateObject,
+            sh(&s),
+            t.as_mut_ptr(),
+            t.len() as CK_ULONG,
+            &mut h
+        ),
+        CKR_OK
+    );
+    let k = common::find(&s, &[Attribute::Label(label.clone().into_bytes())])[0];
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_CHACHA20_POLY1305,
+        pParameter: std::ptr::null_mut(),
+        ulParameterLen: 0,
+    };
+    assert_ckr!(
+        call30!(C_MessageEncryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OK
+    );
+    let pt = b"telemetry batch 7".to_vec();
+    let (mut nonce, mut tag) = ([0x42u8; 12], [0u8; 16]);
+    let mut p = CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS {
+        pNonce: nonce.as_mut_ptr(),
+        ulNonceLen: 12,
+        pTag: tag.as_mut_ptr(),
+    };
+    let (rv, ct) = encrypt_message_raw(&s, &mut p, AAD, &pt);
+    assert_ckr!(rv, CKR_OK);
+    let opened = decrypt_aead(
+        Cipher::chacha20_poly1305(),
+        &key,
+        Some(&nonce),
+        AAD,
+        &ct,
+        &tag,
+    )
+    .unwrap();
+    assert_eq!(opened, pt);
+    assert_ckr!(
+        call30!(C_MessageDecryptInit, sh(&s), &mut m, k.handle()),
+        CKR_OK
+    );
+    let (rv, back) = decrypt_message_raw(&s, &mut p, AAD, &ct);
+    assert_ckr!(rv, CKR_OK);
+    assert_eq!(back, pt);
+}
+
+/// A CK_ATTRIBUTE over a plain value (which must outlive the call).
+fn attr<T>(ty: CK_ATTRIBUTE_TYPE, v: &T) -> CK_ATTRIBUTE {
+    CK_ATTRIBUTE {
+        type_: ty,
+        pValue: (v as *const T) as *mut _,
+        ulValueLen: size_of::<T>() as CK_ULONG,
+    }
+}

@@ -154,7 +154,15 @@ fn parameters_and_keys_have_exact_codes() {
     assert_eq!(family.key_types(), &[CKK_CHACHA20]);
     let i = family.info();
     assert_eq!((i.min_key_size, i.max_key_size), (32, 32));
-    assert_eq!(i.flags, CKF_ENCRYPT | CKF_DECRYPT);
+    assert_eq!(
+        i.flags,
+        CKF_ENCRYPT
+            | CKF_DECRYPT
+            | CKF_WRAP
+            | CKF_UNWRAP
+            | CKF_MESSAGE_ENCRYPT
+            | CKF_MESSAGE_DECRYPT
+    );
 }
 
 #[test]

@@ -243,6 +243,14 @@ fn mechanism_info_is_truthful() {
     let m = registry().get(CKM_AES_CCM).unwrap();
     let i = m.info();
     assert_eq!((i.min_key_size, i.max_key_size), (16, 32));
-    assert_eq!(i.flags, CKF_ENCRYPT | CKF_DECRYPT);
+    assert_eq!(
+        i.flags,
+        CKF_ENCRYPT
+            | CKF_DECRYPT
+            | CKF_WRAP
+            | CKF_UNWRAP
+            | CKF_MESSAGE_ENCRYPT
+            | CKF_MESSAGE_DECRYPT
+    );
     assert_eq!(m.key_types(), &[CKK_AES]);
 }
