@@ -239,6 +239,11 @@ impl Application {
             seen: RefCell::new(Vec::new()),
         };
         let generated = m.derive_key(mech, &base, &template, &lookup)?;
+        if class == Some(CKO_DATA) {
+            // CKM_HKDF_DATA takes its output length from CKA_VALUE_LEN, which a data object
+            // does not have.
+            template.0.remove(&CKA_VALUE_LEN);
+        }
         let bases = lookup.seen.into_inner();
         let all = |ty| {
             std::iter::once(&base)

@@ -11,6 +11,8 @@ use keyward_core::{Code, Result};
 
 use super::ptr;
 
+mod kdf;
+
 /// Longest byte string accepted inside mechanism parameters (IV, AAD, label, shared data).
 pub(crate) const MAX_PARAM_LEN: usize = 16 << 20;
 
@@ -127,6 +129,7 @@ fn parameterless(mech: CK_MECHANISM_TYPE) -> bool {
             | CKM_AES_MAC
             | CKM_AES_CMAC
             | CKM_CHACHA20_KEY_GEN
+            | CKM_HKDF_KEY_GEN
     )
 }
 
@@ -303,6 +306,22 @@ pub(crate) unsafe fn params(
             // SAFETY: readable as stated, by the contract of `params`.
             let u: CK_ULONG = unsafe { read_struct(mech, p, n) }?;
             Ok(MechParams::Ulong(u))
+        }
+        CKM_HKDF_DERIVE | CKM_HKDF_DATA => {
+            // SAFETY: readable as stated, by the contract of `params`.
+            unsafe { kdf::hkdf(mech, p, n) }
+        }
+        CKM_PKCS5_PBKD2 => {
+            // SAFETY: readable as stated, by the contract of `params`.
+            unsafe { kdf::pbkdf2(mech, p, n) }
+        }
+        CKM_SP800_108_COUNTER_KDF => {
+            // SAFETY: readable as stated, by the contract of `params`.
+            unsafe { kdf::sp800_108(mech, p, n) }
+        }
+        CKM_AES_CBC_ENCRYPT_DATA => {
+            // SAFETY: readable as stated, by the contract of `params`.
+            unsafe { kdf::cbc_encrypt_data(mech, p, n) }
         }
         _ if n == 0 => Ok(MechParams::None),
         _ => Err(Code::MechanismInvalid.err(format!(
