@@ -42,10 +42,6 @@ fn template_of(key: &Object, ty: CK_ATTRIBUTE_TYPE) -> Option<&[Attribute]> {
     }
 }
 
-fn flag(attrs: &Attrs, ty: CK_ATTRIBUTE_TYPE) -> bool {
-    attrs.get_bool(ty).unwrap_or(false)
-}
-
 /// Resolves the extra keys a derivation names, remembering them for provenance.
 struct Lookup<'a> {
     app: &'a Application,
@@ -186,13 +182,7 @@ impl Application {
         }
         let generated = keyblob::decode(&template, plain)?;
         let attrs = rules::new_object(&template, &generated, Origin::Unwrap, actor)?;
-        self.check_write(
-            rw,
-            actor,
-            flag(&attrs, CKA_TOKEN),
-            flag(&attrs, CKA_PRIVATE),
-        )?;
-        self.add_object(session, &token, slot, attrs)
+        self.store_new(session, &token, slot, rw, actor, attrs)
     }
 
     pub(crate) fn derive_key_impl(
@@ -255,12 +245,6 @@ impl Application {
             base_never_extractable: all(CKA_NEVER_EXTRACTABLE),
         };
         let attrs = rules::new_object(&template, &generated, origin, actor)?;
-        self.check_write(
-            rw,
-            actor,
-            flag(&attrs, CKA_TOKEN),
-            flag(&attrs, CKA_PRIVATE),
-        )?;
-        self.add_object(session, &token, slot, attrs)
+        self.store_new(session, &token, slot, rw, actor, attrs)
     }
 }

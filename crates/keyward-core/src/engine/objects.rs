@@ -81,7 +81,7 @@ impl Application {
     }
 
     /// Access rules for creating or changing an object (UG "permitted object accesses").
-    pub(crate) fn check_write(
+    fn check_write(
         &self,
         rw: bool,
         actor: Actor,
@@ -97,8 +97,27 @@ impl Application {
         Ok(())
     }
 
+    /// The access rules for storing the finished object `attrs`.
+    pub(crate) fn may_store(&self, rw: bool, actor: Actor, attrs: &Attrs) -> Result<()> {
+        self.check_write(rw, actor, flag(attrs, CKA_TOKEN), flag(attrs, CKA_PRIVATE))
+    }
+
+    /// Check the access rules for a finished new object, then store it.
+    pub(crate) fn store_new(
+        &self,
+        session: SessionHandle,
+        token: &Token,
+        slot: CK_SLOT_ID,
+        rw: bool,
+        actor: Actor,
+        attrs: Attrs,
+    ) -> Result<ObjectHandle> {
+        self.may_store(rw, actor, &attrs)?;
+        self.add_object(session, token, slot, attrs)
+    }
+
     /// Store a new object (token or session) and return its handle.
-    pub(crate) fn add_object(
+    fn add_object(
         &self,
         session: SessionHandle,
         token: &Token,
@@ -146,13 +165,7 @@ impl Application {
             Origin::Create,
             actor,
         )?;
-        self.check_write(
-            rw,
-            actor,
-            flag(&attrs, CKA_TOKEN),
-            flag(&attrs, CKA_PRIVATE),
-        )?;
-        self.add_object(session, &token, slot, attrs)
+        self.store_new(session, &token, slot, rw, actor, attrs)
     }
 
     pub(crate) fn copy_object_impl(
@@ -164,13 +177,7 @@ impl Application {
         let (r, rw, token, slot) = self.resolve(session, object, Code::ObjectHandleInvalid)?;
         let actor = self.actor(slot)?;
         let attrs = rules::copy_object(r.object.attrs(), &Attrs::from_template(template)?, actor)?;
-        self.check_write(
-            rw,
-            actor,
-            flag(&attrs, CKA_TOKEN),
-            flag(&attrs, CKA_PRIVATE),
-        )?;
-        self.add_object(session, &token, slot, attrs)
+        self.store_new(session, &token, slot, rw, actor, attrs)
     }
 
     pub(crate) fn destroy_object_impl(
@@ -345,13 +352,7 @@ impl Application {
             Origin::Generate { mech: mech.mech },
             actor,
         )?;
-        self.check_write(
-            rw,
-            actor,
-            flag(&attrs, CKA_TOKEN),
-            flag(&attrs, CKA_PRIVATE),
-        )?;
-        self.add_object(session, &token, slot, attrs)
+        self.store_new(session, &token, slot, rw, actor, attrs)
     }
 
     pub(crate) fn generate_key_pair_impl(
@@ -379,18 +380,8 @@ impl Application {
         let origin = Origin::Generate { mech: mech.mech };
         let pub_attrs = rules::new_object(&public, &gen_pub, origin, actor)?;
         let priv_attrs = rules::new_object(&private, &gen_priv, origin, actor)?;
-        self.check_write(
-            rw,
-            actor,
-            flag(&pub_attrs, CKA_TOKEN),
-            flag(&pub_attrs, CKA_PRIVATE),
-        )?;
-        self.check_write(
-            rw,
-            actor,
-            flag(&priv_attrs, CKA_TOKEN),
-            flag(&priv_attrs, CKA_PRIVATE),
-        )?;
+        self.may_store(rw, actor, &pub_attrs)?;
+        self.may_store(rw, actor, &priv_attrs)?;
         let ph = self.add_object(session, &token, slot, pub_attrs)?;
         match self.add_object(session, &token, slot, priv_attrs) {
             Ok(vh) => Ok((ph, vh)),

@@ -59,41 +59,63 @@ fn params(
 const PLEN: CK_ULONG = size_of::<CK_GCM_MESSAGE_PARAMS>() as CK_ULONG;
 
 fn encrypt_message(s: &Session, p: &mut CK_GCM_MESSAGE_PARAMS, pt: &[u8]) -> (CK_RV, Vec<u8>) {
-    let mut out = vec![0u8; pt.len()];
-    let mut len = out.len() as CK_ULONG;
-    let rv = call30!(
-        C_EncryptMessage,
-        sh(s),
-        (p as *mut CK_GCM_MESSAGE_PARAMS).cast(),
-        PLEN,
-        AAD.as_ptr() as *mut u8,
-        AAD.len() as CK_ULONG,
-        pt.as_ptr() as *mut u8,
-        pt.len() as CK_ULONG,
-        out.as_mut_ptr(),
-        &mut len
-    );
-    out.truncate(len as usize);
-    (rv, out)
+    encrypt_message_raw(s, p, AAD, pt)
 }
 
 fn decrypt_message(s: &Session, p: &mut CK_GCM_MESSAGE_PARAMS, ct: &[u8]) -> (CK_RV, Vec<u8>) {
-    let mut out = vec![0u8; ct.len()];
-    let mut len = out.len() as CK_ULONG;
-    let rv = call30!(
-        C_DecryptMessage,
-        sh(s),
-        (p as *mut CK_GCM_MESSAGE_PARAMS).cast(),
-        PLEN,
-        AAD.as_ptr() as *mut u8,
-        AAD.len() as CK_ULONG,
-        ct.as_ptr() as *mut u8,
-        ct.len() as CK_ULONG,
-        out.as_mut_ptr(),
-        &mut len
-    );
-    out.truncate(len as usize);
-    (rv, out)
+    decrypt_message_raw(s, p, AAD, ct)
+}
+
+/// One message through C_*MessageBegin and C_*MessageNext in `chunk`-byte parts.
+fn in_parts(
+    s: &Session,
+    encrypt: bool,
+    p: &mut CK_GCM_MESSAGE_PARAMS,
+    input: &[u8],
+    chunk: usize,
+) -> Vec<u8> {
+    let f = common::raw30().expect("a 3.0 interface");
+    let (begin, next) = if encrypt {
+        (f.C_EncryptMessageBegin, f.C_EncryptMessageNext)
+    } else {
+        (f.C_DecryptMessageBegin, f.C_DecryptMessageNext)
+    };
+    let (begin, next) = (begin.expect("begin"), next.expect("next"));
+    let pp = (p as *mut CK_GCM_MESSAGE_PARAMS).cast();
+    // SAFETY: the parameter and AAD outlive the call.
+    let rv = unsafe {
+        begin(
+            sh(s),
+            pp,
+            PLEN,
+            AAD.as_ptr() as *mut u8,
+            AAD.len() as CK_ULONG,
+        )
+    };
+    assert_ckr!(rv, CKR_OK);
+    let mut out = Vec::new();
+    for (i, part) in input.chunks(chunk).enumerate() {
+        let last = (i + 1) * chunk >= input.len();
+        let mut buf = [0u8; 128];
+        let mut len = buf.len() as CK_ULONG;
+        let flags = if last { CKF_END_OF_MESSAGE } else { 0 };
+        // SAFETY: every buffer outlives the call and has the stated length.
+        let rv = unsafe {
+            next(
+                sh(s),
+                pp,
+                PLEN,
+                part.as_ptr() as *mut u8,
+                part.len() as CK_ULONG,
+                buf.as_mut_ptr(),
+                &mut len,
+                flags,
+            )
+        };
+        assert_ckr!(rv, CKR_OK);
+        out.extend_from_slice(&buf[..len as usize]);
+    }
+    out
 }
 
 #[test]
@@ -207,40 +229,7 @@ fn messages_in_parts_equal_one_shot_and_decrypt_checks_tags() {
     );
     let (mut iv, mut tag) = (iv0, [0u8; 16]);
     let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
-    let pp = (&mut p as *mut CK_GCM_MESSAGE_PARAMS).cast();
-    assert_ckr!(
-        call30!(
-            C_EncryptMessageBegin,
-            sh(&s),
-            pp,
-            PLEN,
-            AAD.as_ptr() as *mut u8,
-            AAD.len() as CK_ULONG
-        ),
-        CKR_OK
-    );
-    let mut ct = Vec::new();
-    for (i, chunk) in pt.chunks(33).enumerate() {
-        let last = (i + 1) * 33 >= pt.len();
-        let mut out = [0u8; 64];
-        let mut len = out.len() as CK_ULONG;
-        let flags = if last { CKF_END_OF_MESSAGE } else { 0 };
-        assert_ckr!(
-            call30!(
-                C_EncryptMessageNext,
-                sh(&s),
-                pp,
-                PLEN,
-                chunk.as_ptr() as *mut u8,
-                chunk.len() as CK_ULONG,
-                out.as_mut_ptr(),
-                &mut len,
-                flags
-            ),
-            CKR_OK
-        );
-        ct.extend_from_slice(&out[..len as usize]);
-    }
+    let ct = in_parts(&s, true, &mut p, &pt, 33);
     assert_eq!(ct, want);
     assert_eq!(tag, want_tag);
     // Another message after one in parts.
@@ -276,39 +265,7 @@ fn messages_in_parts_equal_one_shot_and_decrypt_checks_tags() {
     // In parts, with the tag checked at the end.
     let (mut iv, mut tag) = (iv0, want_tag);
     let mut p = params(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
-    let pp = (&mut p as *mut CK_GCM_MESSAGE_PARAMS).cast();
-    assert_ckr!(
-        call30!(
-            C_DecryptMessageBegin,
-            sh(&s),
-            pp,
-            PLEN,
-            AAD.as_ptr() as *mut u8,
-            AAD.len() as CK_ULONG
-        ),
-        CKR_OK
-    );
-    let mut back = Vec::new();
-    for (i, chunk) in want.chunks(40).enumerate() {
-        let last = (i + 1) * 40 >= want.len();
-        let mut out = [0u8; 128];
-        let mut len = out.len() as CK_ULONG;
-        assert_ckr!(
-            call30!(
-                C_DecryptMessageNext,
-                sh(&s),
-                pp,
-                PLEN,
-                chunk.as_ptr() as *mut u8,
-                chunk.len() as CK_ULONG,
-                out.as_mut_ptr(),
-                &mut len,
-                if last { CKF_END_OF_MESSAGE } else { 0 }
-            ),
-            CKR_OK
-        );
-        back.extend_from_slice(&out[..len as usize]);
-    }
+    let back = in_parts(&s, false, &mut p, &want, 40);
     assert_eq!(back, pt);
     // C_SessionCancel ends the operation.
     assert_ckr!(
