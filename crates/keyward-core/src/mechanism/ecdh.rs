@@ -1,4 +1,5 @@
-//! Elliptic-curve key agreement (PKCS#11 3.0 §6.3.14, §6.3.16): CKM_ECDH1_DERIVE on EC keys
+//! Elliptic-curve key agreement (PKCS#11 3.0 Current Mechanisms, "Elliptic curve
+//! Diffie-Hellman key derivation"): CKM_ECDH1_DERIVE on EC keys
 //! (P-256, P-384, P-521, secp256k1) and Montgomery keys (X25519, X448), and
 //! CKM_ECDH1_COFACTOR_DERIVE on EC keys, with the KDFs CKD_NULL and the ANSI X9.63 KDF over
 //! SHA-1, SHA-2 and SHA-3 (CKD_SHA*_KDF, CKD_SHA3_*_KDF).
