@@ -14,7 +14,7 @@ use crate::mechanism::digest::no_params;
 use crate::mechanism::hmac::{MacOp, cached_or_fresh, mac_len};
 use crate::mechanism::{Bytes, CipherOp, Mech, Registry, SignOp, VerifyOp, random};
 use crate::object::Object;
-use crate::types::{AttrValue, Attrs, MechParams, Mechanism, MechanismInfo};
+use crate::types::{Attrs, MechParams, Mechanism, MechanismInfo};
 
 mod ccm;
 mod cts;
@@ -42,41 +42,6 @@ fn aes_bytes(attrs: &Attrs) -> Result<&[u8]> {
         Ok(v)
     } else {
         Err(Code::KeySizeRange.err(format!("an AES key is 16, 24 or 32 bytes, not {}", v.len())))
-    }
-}
-
-struct AesKeyGen;
-
-impl Mech for AesKeyGen {
-    fn info(&self) -> MechanismInfo {
-        MechanismInfo {
-            min_key_size: 16,
-            max_key_size: 32,
-            flags: CKF_GENERATE,
-        }
-    }
-
-    fn key_types(&self) -> &'static [CK_KEY_TYPE] {
-        &[CKK_AES]
-    }
-
-    fn generate_key(&self, mech: &Mechanism, template: &Attrs) -> Result<Attrs> {
-        no_params(mech)?;
-        let len = template
-            .get_ulong(CKA_VALUE_LEN)
-            .ok_or_else(|| Code::TemplateIncomplete.err("CKM_AES_KEY_GEN needs CKA_VALUE_LEN"))?;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|l| KEY_LENS.contains(l))
-            .ok_or_else(|| {
-                Code::AttributeValueInvalid.err("CKA_VALUE_LEN of an AES key is 16, 24 or 32")
-            })?;
-        let value = random::secret(len)?;
-        let mut out = Attrs::new();
-        out.set(CKA_KEY_TYPE, AttrValue::Ulong(CKK_AES));
-        out.set(CKA_VALUE, AttrValue::Bytes(value));
-        out.set(CKA_VALUE_LEN, AttrValue::Ulong(len as CK_ULONG));
-        Ok(out)
     }
 }
 
@@ -379,7 +344,17 @@ impl Mech for AesCmacMech {
 }
 
 pub(crate) fn register(reg: &mut Registry) {
-    reg.add(CKM_AES_KEY_GEN, Box::new(AesKeyGen));
+    reg.add(
+        CKM_AES_KEY_GEN,
+        Box::new(random::SecretKeyGen {
+            name: "CKM_AES_KEY_GEN",
+            key_types: &[CKK_AES],
+            lens: &KEY_LENS,
+            min: 16,
+            max: 32,
+            default_len: None,
+        }),
+    );
     reg.add(CKM_AES_GCM, Box::new(AesGcmMech));
     reg.add(CKM_AES_ECB, Box::new(AesBlockMech(AesMode::Ecb)));
     reg.add(CKM_AES_CBC, Box::new(AesBlockMech(AesMode::Cbc)));

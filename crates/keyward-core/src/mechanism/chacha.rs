@@ -10,10 +10,9 @@ use keyward_ossl::chacha::{self, ChaChaPoly};
 use zeroize::Zeroizing;
 
 use crate::error::{Code, Result};
-use crate::mechanism::digest::no_params;
 use crate::mechanism::{Bytes, CipherOp, Mech, Registry, random};
 use crate::object::Object;
-use crate::types::{AttrValue, Attrs, MechParams, Mechanism, MechanismInfo};
+use crate::types::{MechParams, Mechanism, MechanismInfo};
 
 /// Multi-part decryption releases no plaintext before the tag is checked, so it holds the
 /// whole plaintext; this bounds that memory.
@@ -29,39 +28,6 @@ fn chacha_value(key: &Object) -> Result<&[u8]> {
         Ok(v)
     } else {
         Err(Code::KeySizeRange.err(format!("a ChaCha20 key is 32 bytes, not {}", v.len())))
-    }
-}
-
-struct ChaChaKeyGen;
-
-impl Mech for ChaChaKeyGen {
-    fn info(&self) -> MechanismInfo {
-        MechanismInfo {
-            min_key_size: 32,
-            max_key_size: 32,
-            flags: CKF_GENERATE,
-        }
-    }
-
-    fn key_types(&self) -> &'static [CK_KEY_TYPE] {
-        &[CKK_CHACHA20]
-    }
-
-    fn generate_key(&self, mech: &Mechanism, template: &Attrs) -> Result<Attrs> {
-        no_params(mech)?;
-        // The length is fixed; a template may state it, but only as 32.
-        if let Some(len) = template.get_ulong(CKA_VALUE_LEN)
-            && len != chacha::KEY_LEN as CK_ULONG
-        {
-            return Err(Code::AttributeValueInvalid
-                .err(format!("CKA_VALUE_LEN of a ChaCha20 key is 32, not {len}")));
-        }
-        let value = random::secret(chacha::KEY_LEN)?;
-        let mut out = Attrs::new();
-        out.set(CKA_KEY_TYPE, AttrValue::Ulong(CKK_CHACHA20));
-        out.set(CKA_VALUE, AttrValue::Bytes(value));
-        out.set(CKA_VALUE_LEN, AttrValue::Ulong(chacha::KEY_LEN as CK_ULONG));
-        Ok(out)
     }
 }
 
@@ -210,7 +176,17 @@ impl CipherOp for AeadDecrypt {
 }
 
 pub(crate) fn register(reg: &mut Registry) {
-    reg.add(CKM_CHACHA20_KEY_GEN, Box::new(ChaChaKeyGen));
+    reg.add(
+        CKM_CHACHA20_KEY_GEN,
+        Box::new(random::SecretKeyGen {
+            name: "CKM_CHACHA20_KEY_GEN",
+            key_types: &[CKK_CHACHA20],
+            lens: &[chacha::KEY_LEN],
+            min: chacha::KEY_LEN,
+            max: chacha::KEY_LEN,
+            default_len: Some(chacha::KEY_LEN),
+        }),
+    );
     reg.add(CKM_CHACHA20_POLY1305, Box::new(ChaChaPolyMech));
 }
 

@@ -13,11 +13,28 @@ use crate::error::{Code, Result};
 use crate::mechanism::digest::no_params;
 use crate::mechanism::{Bytes, Mech, Registry, SignOp, VerifyOp, random};
 use crate::object::Object;
-use crate::types::{AttrValue, Attrs, MechParams, Mechanism, MechanismInfo};
+use crate::types::{Attrs, MechParams, Mechanism, MechanismInfo};
 
 /// Largest generic secret generated or HMAC key accepted, in bytes (longer HMAC keys are
 /// hashed down anyway; the bound keeps a template from asking for megabytes).
 const MAX_KEY_LEN: usize = 4096;
+
+/// What CKM_GENERIC_SECRET_KEY_GEN makes: a generic secret, or the key type naming one HMAC
+/// hash when the template asks for it.
+const HMAC_KEY_TYPES: [CK_KEY_TYPE; 12] = [
+    CKK_GENERIC_SECRET,
+    CKK_SHA_1_HMAC,
+    CKK_SHA224_HMAC,
+    CKK_SHA256_HMAC,
+    CKK_SHA384_HMAC,
+    CKK_SHA512_HMAC,
+    CKK_SHA512_224_HMAC,
+    CKK_SHA512_256_HMAC,
+    CKK_SHA3_224_HMAC,
+    CKK_SHA3_256_HMAC,
+    CKK_SHA3_384_HMAC,
+    CKK_SHA3_512_HMAC,
+];
 
 /// The HMAC mechanisms: plain, general, digest, and the key types accepted (a generic
 /// secret, or the key type naming the same hash).
@@ -261,51 +278,18 @@ impl Mech for HmacMech {
     }
 }
 
-/// CKM_GENERIC_SECRET_KEY_GEN: CKA_VALUE_LEN random bytes. A template naming one of the
-/// per-hash HMAC key types gets that type; otherwise the key is CKK_GENERIC_SECRET.
-struct GenericKeyGen;
-
-impl Mech for GenericKeyGen {
-    fn info(&self) -> MechanismInfo {
-        MechanismInfo {
-            min_key_size: 1,
-            max_key_size: MAX_KEY_LEN as CK_ULONG,
-            flags: CKF_GENERATE,
-        }
-    }
-
-    fn key_types(&self) -> &'static [CK_KEY_TYPE] {
-        &[CKK_GENERIC_SECRET]
-    }
-
-    fn generate_key(&self, mech: &Mechanism, template: &Attrs) -> Result<Attrs> {
-        no_params(mech)?;
-        let len = template.get_ulong(CKA_VALUE_LEN).ok_or_else(|| {
-            Code::TemplateIncomplete.err("CKM_GENERIC_SECRET_KEY_GEN needs CKA_VALUE_LEN")
-        })?;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|l| (1..=MAX_KEY_LEN).contains(l))
-            .ok_or_else(|| {
-                Code::AttributeValueInvalid.err(format!(
-                    "CKA_VALUE_LEN of a generic secret is 1 to {MAX_KEY_LEN}"
-                ))
-            })?;
-        let key_type = match template.get_ulong(CKA_KEY_TYPE) {
-            Some(t) if HMACS.iter().any(|(.., types)| types.contains(&t)) => t,
-            _ => CKK_GENERIC_SECRET,
-        };
-        let value = random::secret(len)?;
-        let mut out = Attrs::new();
-        out.set(CKA_KEY_TYPE, AttrValue::Ulong(key_type));
-        out.set(CKA_VALUE, AttrValue::Bytes(value));
-        out.set(CKA_VALUE_LEN, AttrValue::Ulong(len as CK_ULONG));
-        Ok(out)
-    }
-}
-
 pub(crate) fn register(reg: &mut Registry) {
-    reg.add(CKM_GENERIC_SECRET_KEY_GEN, Box::new(GenericKeyGen));
+    reg.add(
+        CKM_GENERIC_SECRET_KEY_GEN,
+        Box::new(random::SecretKeyGen {
+            name: "CKM_GENERIC_SECRET_KEY_GEN",
+            key_types: &HMAC_KEY_TYPES,
+            lens: &[],
+            min: 1,
+            max: MAX_KEY_LEN,
+            default_len: None,
+        }),
+    );
     for (plain, general, alg, key_types) in HMACS {
         reg.add(
             plain,

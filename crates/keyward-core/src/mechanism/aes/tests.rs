@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::mechanism::registry;
+use crate::types::AttrValue;
 
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()

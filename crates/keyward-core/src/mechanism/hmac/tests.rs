@@ -4,6 +4,7 @@
 use super::*;
 use crate::error::Error;
 use crate::mechanism::registry;
+use crate::types::AttrValue;
 
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()
