@@ -10,6 +10,8 @@ mod attributes;
 mod derive;
 /// Key material and certificates made with the openssl crate.
 mod keys;
+/// HKDF, PBKDF2, SP 800-108, concatenation and AES encryption of data, through the raw C ABI.
+mod kdf;
 /// C_WrapKey / C_UnwrapKey rules: trust, templates, provenance, key separation.
 mod keymgmt;
 /// The 3.0 message-based encryption functions.
