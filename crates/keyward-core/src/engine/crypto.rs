@@ -86,7 +86,8 @@ impl Application {
         let class = object.class();
         let is_key = matches!(class, CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
         let key_type = object.key_type();
-        if !is_key || !key_type.is_some_and(|t| m.key_types().contains(&t)) {
+        let class_ok = m.key_classes().is_none_or(|c| c.contains(&class));
+        if !is_key || !class_ok || !key_type.is_some_and(|t| m.key_types().contains(&t)) {
             return Err(role
                 .type_inconsistent
                 .err(format!("mechanism {:#x} cannot use this key", mech.mech)));

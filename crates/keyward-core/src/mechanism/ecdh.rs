@@ -164,6 +164,10 @@ impl Mech for Ecdh {
         }
     }
 
+    fn key_classes(&self) -> Option<&'static [CK_OBJECT_CLASS]> {
+        Some(&[CKO_PRIVATE_KEY])
+    }
+
     fn key_types(&self) -> &'static [CK_KEY_TYPE] {
         if self.montgomery {
             &[CKK_EC, CKK_EC_MONTGOMERY]

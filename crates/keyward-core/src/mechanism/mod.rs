@@ -58,6 +58,13 @@ pub trait Mech: Send + Sync {
         &[]
     }
 
+    /// The object classes the mechanism's key may have, when it takes only some (a key
+    /// agreement takes private keys only); checked with the key type, before the usage
+    /// attribute.
+    fn key_classes(&self) -> Option<&'static [CK_OBJECT_CLASS]> {
+        None
+    }
+
     /// Start an encryption with `key`.
     fn encrypt_init(&self, _mech: &Mechanism, _key: &Object) -> Result<Box<dyn CipherOp>> {
         Err(invalid())

@@ -431,7 +431,7 @@ fn refused_parameters_and_keys_give_their_codes_and_create_nothing() {
     }
 
     // A key without CKA_DERIVE, a public key (even one that allows deriving), an AES key.
-    let (_, no_derive) = s
+    let (plain_public, no_derive) = s
         .generate_key_pair(
             &Mechanism::EccKeyPairGen,
             &[
@@ -443,6 +443,11 @@ fn refused_parameters_and_keys_give_their_codes_and_create_nothing() {
         .unwrap();
     let r = derive_value(&s, no_derive, EcKdf::null(), &peer, None);
     assert_rv!(r, KeyFunctionNotPermitted);
+    if is_keyward() {
+        // The wrong class outranks the missing usage flag (SECURITY KEY-01).
+        let r = derive_value(&s, plain_public, EcKdf::null(), &peer, None);
+        assert_rv!(r, KeyTypeInconsistent);
+    }
     let (derivable_public, _) = s
         .generate_key_pair(
             &Mechanism::EccKeyPairGen,
