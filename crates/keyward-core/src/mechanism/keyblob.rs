@@ -61,10 +61,8 @@ pub fn decode(template: &Attrs, plain: Bytes) -> Result<Attrs> {
                 )));
             }
             if key_type == CKK_CHACHA20 && value.len() != 32 {
-                return Err(Code::WrappedKeyInvalid.err(format!(
-                    "a ChaCha20 key is 32 bytes, not {}",
-                    value.len()
-                )));
+                return Err(Code::WrappedKeyInvalid
+                    .err(format!("a ChaCha20 key is 32 bytes, not {}", value.len())));
             }
             let mut out = Attrs::new();
             out.set(CKA_VALUE, AttrValue::Bytes(value));
