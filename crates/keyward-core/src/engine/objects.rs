@@ -81,13 +81,7 @@ impl Application {
     }
 
     /// Access rules for creating or changing an object (UG "permitted object accesses").
-    fn check_write(
-        &self,
-        rw: bool,
-        actor: Actor,
-        is_token: bool,
-        is_private: bool,
-    ) -> Result<()> {
+    fn check_write(&self, rw: bool, actor: Actor, is_token: bool, is_private: bool) -> Result<()> {
         if is_private && !actor.user {
             return Err(Code::UserNotLoggedIn.err("private objects need the user to be logged in"));
         }

@@ -8,16 +8,16 @@ mod aead;
 mod attributes;
 /// C_DeriveKey with ECDH: agreement, KDFs, refused parameters, provenance.
 mod derive;
-/// Key material and certificates made with the openssl crate.
-mod keys;
 /// HKDF, PBKDF2, SP 800-108, concatenation and AES encryption of data, through the raw C ABI.
 mod kdf;
 /// C_WrapKey / C_UnwrapKey rules: trust, templates, provenance, key separation.
 mod keymgmt;
-/// The 3.0 message-based encryption functions.
-mod message;
+/// Key material and certificates made with the openssl crate.
+mod keys;
 /// Mechanisms: keys, signatures, AES-GCM, digests, operation state, random numbers.
 mod mechanisms;
+/// The 3.0 message-based encryption functions.
+mod message;
 /// Objects: creation rules, attributes, access, copy, destroy, find.
 mod objects;
 /// CKM_RSA_PKCS decryption with implicit rejection.
