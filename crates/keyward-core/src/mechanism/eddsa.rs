@@ -1,10 +1,20 @@
 //! Edwards and Montgomery keys and EdDSA (PKCS#11 3.0 §6.3.5, §6.3.6, §6.3.15):
 //! CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_MONTGOMERY_KEY_PAIR_GEN and CKM_EDDSA.
+//!
+//! CKM_EDDSA serves all five RFC 8032 instances. Pure Ed25519 and Ed448 (no parameter, or
+//! phFlag false with an empty context) run on OpenSSL; Ed25519ctx, Ed25519ph, Ed448 with a
+//! context and Ed448ph run in [`variants`], because the system OpenSSL (3.0) implements only
+//! pure EdDSA.
+//!
+//! An Ed25519 key with phFlag false and an empty context signs pure Ed25519, as with no
+//! parameter: RFC 8032 §5.1 says Ed25519ctx SHOULD NOT be used with an empty context (OpenSSL
+//! 3.2 refuses it), and SoftHSMv2 and other tokens read that parameter as pure Ed25519, so a
+//! caller that always passes a zeroed CK_EDDSA_PARAMS keeps working.
 
 use std::sync::Arc;
 
 use cryptoki_sys::*;
-use keyward_ossl::edwards::{EdCurve, EdKey, EdVariant, variants_supported};
+use keyward_ossl::edwards::{EdCurve, EdKey, EdVariant};
 use zeroize::Zeroizing;
 
 use crate::error::{Code, Result};
@@ -18,7 +28,11 @@ const MIN_BITS: CK_ULONG = 255;
 const MAX_BITS: CK_ULONG = 448;
 const CURVE_FLAGS: CK_FLAGS = CKF_EC_OID | CKF_EC_CURVENAME;
 
-// Pure EdDSA hashes the message twice, so multi-part signing must keep all of it; this bound
+mod variants;
+
+use variants::{Flavor, Prehash};
+
+// Pure EdDSA (and Ed25519ctx / Ed448 with a context) hashes the message twice, so multi-part signing must keep all of it; this bound
 // keeps a caller from growing the buffer without limit.
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
@@ -125,6 +139,11 @@ pub fn validate_montgomery_key(attrs: &Attrs) -> Result<()> {
     build(attrs, false).map(|_| ())
 }
 
+/// The SubjectPublicKeyInfo of an Edwards (`edwards`) or Montgomery key object's attributes.
+pub fn public_info(attrs: &Attrs, edwards: bool) -> Result<Vec<u8>> {
+    Ok(build(attrs, edwards)?.spki_der()?)
+}
+
 fn info(flags: CK_FLAGS) -> MechanismInfo {
     MechanismInfo {
         min_key_size: MIN_BITS,
@@ -211,7 +230,7 @@ enum Instance {
 
 impl Instance {
     fn from_mech(mech: &Mechanism) -> Result<Instance> {
-        let inst = match &mech.params {
+        Ok(match &mech.params {
             MechParams::EdDsa { prehash, context } => {
                 if context.len() > MAX_CONTEXT {
                     return Err(
@@ -220,6 +239,8 @@ impl Instance {
                 }
                 match (prehash, context.is_empty()) {
                     (true, _) => Instance::PreHash(context.clone()),
+                    // See the module doc: no Ed25519ctx with an empty context; for Ed448 an
+                    // empty context is pure Ed448 by definition.
                     (false, true) => Instance::Pure,
                     (false, false) => Instance::Context(context.clone()),
                 }
@@ -228,19 +249,52 @@ impl Instance {
                 no_params(mech)?;
                 Instance::Pure
             }
-        };
-        if inst != Instance::Pure && !variants_supported() {
-            return Err(Code::MechanismParamInvalid
-                .err("EdDSA with a context or pre-hashing is not available with this OpenSSL"));
-        }
-        Ok(inst)
+        })
     }
 
-    fn variant(&self) -> EdVariant<'_> {
+    /// The non-pure instance, if this is one.
+    fn flavor(&self) -> Option<Flavor<'_>> {
         match self {
-            Instance::Pure => EdVariant::Pure,
-            Instance::Context(c) => EdVariant::Context(c),
-            Instance::PreHash(c) => EdVariant::PreHash(c),
+            Instance::Pure => None,
+            Instance::Context(c) => Some(Flavor {
+                prehash: false,
+                context: c,
+            }),
+            Instance::PreHash(c) => Some(Flavor {
+                prehash: true,
+                context: c,
+            }),
+        }
+    }
+}
+
+/// What a multi-part EdDSA operation keeps of its input: the whole message (bounded) for
+/// the pure and context instances, which read it twice, or the running PH(M).
+enum Input {
+    Message(Message),
+    Prehash(Prehash),
+}
+
+impl Input {
+    fn new(curve: EdCurve, instance: &Instance) -> Result<Input> {
+        Ok(match instance {
+            Instance::PreHash(_) => Input::Prehash(Prehash::new(curve)?),
+            _ => Input::Message(Message::new()),
+        })
+    }
+
+    fn add(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            Input::Message(m) => m.add(data),
+            Input::Prehash(p) => p.update(data),
+        }
+    }
+
+    /// The message, or PH(M); the input is empty afterwards.
+    fn take(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        match self {
+            Input::Message(m) => Ok(std::mem::take(&mut m.0)),
+            Input::Prehash(p) => Ok(Zeroizing::new(p.finish()?.to_vec())),
         }
     }
 }
@@ -280,18 +334,19 @@ impl Mech for EdDsa {
             return Err(Code::KeyTypeInconsistent.err("signing needs a private key"));
         }
         Ok(Box::new(EdDsaSign {
+            input: Input::new(key.curve(), &instance)?,
             key,
             instance,
-            msg: Message::new(),
         }))
     }
 
     fn verify_init(&self, mech: &Mechanism, key: &Object) -> Result<Box<dyn VerifyOp>> {
         let instance = Instance::from_mech(mech)?;
+        let key = edwards_key(key)?;
         Ok(Box::new(EdDsaVerify {
-            key: edwards_key(key)?,
+            input: Input::new(key.curve(), &instance)?,
+            key,
             instance,
-            msg: Message::new(),
         }))
     }
 }
@@ -299,7 +354,7 @@ impl Mech for EdDsa {
 struct EdDsaSign {
     key: Arc<EdKey>,
     instance: Instance,
-    msg: Message,
+    input: Input,
 }
 
 impl SignOp for EdDsaSign {
@@ -308,21 +363,26 @@ impl SignOp for EdDsaSign {
     }
 
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        self.msg.add(data)
+        self.input.add(data)
     }
 
     fn finish(&mut self) -> Result<Bytes> {
-        let msg = std::mem::take(&mut self.msg.0);
-        Ok(Zeroizing::new(
-            self.key.sign(self.instance.variant(), &msg)?,
-        ))
+        let input = self.input.take()?;
+        let sig = match self.instance.flavor() {
+            None => self.key.sign(EdVariant::Pure, &input)?,
+            Some(flavor) => {
+                let seed = self.key.private_raw()?;
+                variants::sign(self.key.curve(), &seed, flavor, &input)?
+            }
+        };
+        Ok(Zeroizing::new(sig))
     }
 }
 
 struct EdDsaVerify {
     key: Arc<EdKey>,
     instance: Instance,
-    msg: Message,
+    input: Input,
 }
 
 impl VerifyOp for EdDsaVerify {
@@ -331,7 +391,7 @@ impl VerifyOp for EdDsaVerify {
     }
 
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        self.msg.add(data)
+        self.input.add(data)
     }
 
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
@@ -342,8 +402,18 @@ impl VerifyOp for EdDsaVerify {
                 signature.len()
             )));
         }
-        let msg = std::mem::take(&mut self.msg.0);
-        if self.key.verify(self.instance.variant(), &msg, signature)? {
+        let input = self.input.take()?;
+        let valid = match self.instance.flavor() {
+            None => self.key.verify(EdVariant::Pure, &input, signature)?,
+            Some(flavor) => variants::verify(
+                self.key.curve(),
+                &self.key.public_raw()?,
+                flavor,
+                &input,
+                signature,
+            )?,
+        };
+        if valid {
             Ok(())
         } else {
             Err(Code::SignatureInvalid.err("EdDSA signature does not verify"))

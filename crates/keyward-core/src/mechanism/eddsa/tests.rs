@@ -179,62 +179,343 @@ fn ed448_rfc8032_vectors() {
     check_pure(&name("edwards448"), &ED448_VECTORS);
 }
 
-/// Ed25519ctx (RFC 8032 §7.2 "foo"), Ed25519ph (§7.3 "abc") and Ed448 with context "foo"
-/// (§7.4): byte-exact where OpenSSL implements the instances (3.2 and later), otherwise
-/// refused at init with CKR_MECHANISM_PARAM_INVALID.
-#[test]
-fn context_and_prehash_vectors() {
-    let cases = [
-        (
-            ED25519_OID,
-            "0305334e381af78f141cb666f6199f57bc3495335a256a95bd2a55bf546663f6",
-            false,
-            "666f6f",
-            "f726936d19c800494e3fdaff20b276a8",
-            "55a4cc2f70a54e04288c5f4cd1e45a7bb520b36292911876cada7323198dd87a8b36950b95130022907a7fb7c4e9b2d5f6cca685a587b4b21f4b888e4e7edb0d",
-        ),
-        (
-            ED25519_OID,
-            "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42",
-            true,
-            "",
-            "616263",
-            "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406",
-        ),
-        (
-            ED448_OID,
-            "c4eab05d357007c632f3dbb48489924d552b08fe0c353a0d4a1f00acda2c463afbea67c5e8d2877c5e3bc397a659949ef8021e954e0a12274e",
-            false,
-            "666f6f",
-            "03",
-            "d4f8f6131770dd46f40867d6fd5d5055de43541f8c5e35abbcd001b32a89f7d2151f7647f11d8ca2ae279fb842d607217fce6e042f6815ea000c85741de5c8da1144a6a1aba7f96de42505d7a7298524fda538fccbbb754f578c1cad10d54d0d5428407e85dcbc98a49155c13764e66c3c00",
-        ),
-    ];
-    for (params, seed, prehash, ctx, msg, sig) in cases {
-        let private = ed_private(params, seed);
-        let mech = eddsa(prehash, &h(ctx));
-        let r = sign(&mech, &private, &[&h(msg)]);
-        if variants_supported() {
-            assert_eq!(r.unwrap(), h(sig));
-            verify(&mech, &private, &h(msg), &h(sig)).unwrap();
-            // The same signature is not valid as plain EdDSA.
-            assert_eq!(
-                code(verify(
-                    &Mechanism::new(CKM_EDDSA),
-                    &private,
-                    &h(msg),
-                    &h(sig)
-                )),
-                Code::SignatureInvalid
-            );
-        } else {
-            assert_eq!(code(r), Code::MechanismParamInvalid);
-            assert_eq!(
-                code(verify(&mech, &private, &h(msg), &h(sig))),
-                Code::MechanismParamInvalid
-            );
-        }
+/// An RFC 8032 vector for an instance with parameters: seed, public key, context, message
+/// (PH(M) is computed by the mechanism), signature.
+struct Vector {
+    seed: &'static str,
+    public: &'static str,
+    context: &'static str,
+    msg: &'static str,
+    sig: &'static str,
+}
+
+/// RFC 8032 §7.2: Ed25519ctx, TEST foo, bar, foo2 and foo3.
+const ED25519CTX_VECTORS: [Vector; 4] = [
+    Vector {
+        seed: "0305334e381af78f141cb666f6199f57bc3495335a256a95bd2a55bf546663f6",
+        public: "dfc9425e4f968f7f0c29f0259cf5f9aed6851c2bb4ad8bfb860cfee0ab248292",
+        context: "666f6f",
+        msg: "f726936d19c800494e3fdaff20b276a8",
+        sig: "55a4cc2f70a54e04288c5f4cd1e45a7bb520b36292911876cada7323198dd87a8b36950b95130022907a7fb7c4e9b2d5f6cca685a587b4b21f4b888e4e7edb0d",
+    },
+    Vector {
+        seed: "0305334e381af78f141cb666f6199f57bc3495335a256a95bd2a55bf546663f6",
+        public: "dfc9425e4f968f7f0c29f0259cf5f9aed6851c2bb4ad8bfb860cfee0ab248292",
+        context: "626172",
+        msg: "f726936d19c800494e3fdaff20b276a8",
+        sig: "fc60d5872fc46b3aa69f8b5b4351d5808f92bcc044606db097abab6dbcb1aee3216c48e8b3b66431b5b186d1d28f8ee15a5ca2df6668346291c2043d4eb3e90d",
+    },
+    Vector {
+        seed: "0305334e381af78f141cb666f6199f57bc3495335a256a95bd2a55bf546663f6",
+        public: "dfc9425e4f968f7f0c29f0259cf5f9aed6851c2bb4ad8bfb860cfee0ab248292",
+        context: "666f6f",
+        msg: "508e9e6882b979fea900f62adceaca35",
+        sig: "8b70c1cc8310e1de20ac53ce28ae6e7207f33c3295e03bb5c0732a1d20dc64908922a8b052cf99b7c4fe107a5abb5b2c4085ae75890d02df26269d8945f84b0b",
+    },
+    Vector {
+        seed: "ab9c2853ce297ddab85c993b3ae14bcad39b2c682beabc27d6d4eb20711d6560",
+        public: "0f1d1274943b91415889152e893d80e93275a1fc0b65fd71b4b0dda10ad7d772",
+        context: "666f6f",
+        msg: "f726936d19c800494e3fdaff20b276a8",
+        sig: "21655b5f1aa965996b3f97b3c849eafba922a0a62992f73b3d1b73106a84ad85e9b86a7b6005ea868337ff2d20a7f5fbd4cd10b0be49a68da2b2e0dc0ad8960f",
+    },
+];
+
+/// RFC 8032 §7.3: Ed25519ph, TEST abc.
+const ED25519PH_VECTOR: Vector = Vector {
+    seed: "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42",
+    public: "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
+    context: "",
+    msg: "616263",
+    sig: "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406",
+};
+
+/// RFC 8032 §7.4: Ed448, 1 octet with context "foo".
+const ED448_CTX_VECTOR: Vector = Vector {
+    seed: "c4eab05d357007c632f3dbb48489924d552b08fe0c353a0d4a1f00acda2c463afbea67c5e8d2877c5e3bc397a659949ef8021e954e0a12274e",
+    public: "43ba28f430cdff456ae531545f7ecd0ac834a55d9358c0372bfa0c6c6798c0866aea01eb00742802b8438ea4cb82169c235160627b4c3a9480",
+    context: "666f6f",
+    msg: "03",
+    sig: "d4f8f6131770dd46f40867d6fd5d5055de43541f8c5e35abbcd001b32a89f7d2151f7647f11d8ca2ae279fb842d607217fce6e042f6815ea000c85741de5c8da1144a6a1aba7f96de42505d7a7298524fda538fccbbb754f578c1cad10d54d0d5428407e85dcbc98a49155c13764e66c3c00",
+};
+
+/// RFC 8032 §7.5: Ed448ph, TEST abc and TEST abc with context "foo".
+const ED448PH_VECTORS: [Vector; 2] = [
+    Vector {
+        seed: "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42ef7822e0d5104127dc05d6dbefde69e3ab2cec7c867c6e2c49",
+        public: "259b71c19f83ef77a7abd26524cbdb3161b590a48f7d17de3ee0ba9c52beb743c09428a131d6b1b57303d90d8132c276d5ed3d5d01c0f53880",
+        context: "",
+        msg: "616263",
+        sig: "822f6901f7480f3d5f562c592994d9693602875614483256505600bbc281ae381f54d6bce2ea911574932f52a4e6cadd78769375ec3ffd1b801a0d9b3f4030cd433964b6457ea39476511214f97469b57dd32dbc560a9a94d00bff07620464a3ad203df7dc7ce360c3cd3696d9d9fab90f00",
+    },
+    Vector {
+        seed: "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42ef7822e0d5104127dc05d6dbefde69e3ab2cec7c867c6e2c49",
+        public: "259b71c19f83ef77a7abd26524cbdb3161b590a48f7d17de3ee0ba9c52beb743c09428a131d6b1b57303d90d8132c276d5ed3d5d01c0f53880",
+        context: "666f6f",
+        msg: "616263",
+        sig: "c32299d46ec8ff02b54540982814dce9a05812f81962b649d528095916a2aa481065b1580423ef927ecf0af5888f90da0f6a9a85ad5dc3f280d91224ba9911a3653d00e484e2ce232521481c8658df304bb7745a73514cdb9bf3e15784ab71284f8d0704a608c54a6b62d97beb511d132100",
+    },
+];
+
+/// The group order L, little-endian, as long as a signature's S.
+const ED25519_ORDER: &str = "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010";
+const ED448_ORDER: &str = "f34458ab92c27823558fc58d72c26c219036d6ae49db4ec4e923ca7cffffffffffffffffffffffffffffffffffffffffffffffffffffff3f00";
+
+/// `sig` with S replaced by S + L: the same value modulo L, but not canonical.
+fn non_canonical_s(sig: &[u8], order: &str) -> Vec<u8> {
+    let half = sig.len() / 2;
+    let mut out = sig.to_vec();
+    let mut carry = 0u16;
+    for (o, l) in out[half..].iter_mut().zip(h(order)) {
+        let sum = u16::from(*o) + u16::from(l) + carry;
+        *o = sum as u8;
+        carry = sum >> 8;
     }
+    assert_eq!(carry, 0);
+    out
+}
+
+/// Sign through CKM_EDDSA and compare with the RFC's bytes (one-shot and multi-part), then
+/// verify with the public key (both CKA_EC_POINT forms) and the private key, and check that
+/// tampering, another message, another context, another instance and a bad length fail with
+/// the right codes.
+fn check_variant(params: &[u8], prehash: bool, v: &Vector, order: &str) {
+    let (ctx, msg, expect, public) = (h(v.context), h(v.msg), h(v.sig), h(v.public));
+    let mech = eddsa(prehash, &ctx);
+    let private = ed_private(params, v.seed);
+    assert_eq!(sign(&mech, &private, &[&msg]).unwrap(), expect);
+    let (a, b) = msg.split_at(1);
+    assert_eq!(sign(&mech, &private, &[a, b"", b]).unwrap(), expect);
+    verify(&mech, &private, &msg, &expect).unwrap();
+
+    for point in [encode_ec_point(&public), public.clone()] {
+        let pubkey = ed_public(params, &point);
+        verify(&mech, &pubkey, &msg, &expect).unwrap();
+        let mut op = registry()
+            .get(CKM_EDDSA)
+            .unwrap()
+            .verify_init(&mech, &pubkey)
+            .unwrap();
+        op.update(a).unwrap();
+        op.update(b).unwrap();
+        op.finish(&expect).unwrap();
+
+        let invalid = |m: &Mechanism, data: &[u8], sig: &[u8]| {
+            assert_eq!(code(verify(m, &pubkey, data, sig)), Code::SignatureInvalid);
+        };
+        for byte in [0, expect.len() / 2, expect.len() - 2] {
+            let mut bad = expect.clone();
+            bad[byte] ^= 0x01;
+            invalid(&mech, &msg, &bad);
+        }
+        invalid(&mech, b"another message", &expect);
+        let mut other_ctx = ctx.clone();
+        other_ctx.push(b'!');
+        invalid(&eddsa(prehash, &other_ctx), &msg, &expect);
+        invalid(&eddsa(!prehash, &ctx), &msg, &expect);
+        invalid(&Mechanism::new(CKM_EDDSA), &msg, &expect);
+        // S + L is rejected (RFC 8032 §5.1.7/§5.2.7: S must be below L).
+        invalid(&mech, &msg, &non_canonical_s(&expect, order));
+        assert_eq!(
+            code(verify(&mech, &pubkey, &msg, &expect[1..])),
+            Code::SignatureLenRange
+        );
+        let mut long = expect.clone();
+        long.push(0);
+        assert_eq!(
+            code(verify(&mech, &pubkey, &msg, &long)),
+            Code::SignatureLenRange
+        );
+    }
+}
+
+#[test]
+fn ed25519ctx_rfc8032_vectors() {
+    for v in &ED25519CTX_VECTORS {
+        check_variant(ED25519_OID, false, v, ED25519_ORDER);
+    }
+    check_variant(
+        &name("edwards25519"),
+        false,
+        &ED25519CTX_VECTORS[0],
+        ED25519_ORDER,
+    );
+}
+
+#[test]
+fn ed25519ph_rfc8032_vector() {
+    check_variant(ED25519_OID, true, &ED25519PH_VECTOR, ED25519_ORDER);
+}
+
+#[test]
+fn ed448_context_rfc8032_vector() {
+    check_variant(ED448_OID, false, &ED448_CTX_VECTOR, ED448_ORDER);
+    check_variant(&name("edwards448"), false, &ED448_CTX_VECTOR, ED448_ORDER);
+}
+
+#[test]
+fn ed448ph_rfc8032_vectors() {
+    for v in &ED448PH_VECTORS {
+        check_variant(ED448_OID, true, v, ED448_ORDER);
+    }
+}
+
+/// Ed25519ph agrees with ed25519-dalek (an independent implementation) both ways, with and
+/// without a context.
+#[test]
+fn ed25519ph_agrees_with_ed25519_dalek() {
+    use ed25519_dalek::{Digest, Sha512, Signature, SigningKey};
+    let seed = [0x5au8; 32];
+    let dalek = SigningKey::from_bytes(&seed);
+    let private = ed_private(ED25519_OID, &hex::encode(seed));
+    let public = ed_public(ED25519_OID, dalek.verifying_key().as_bytes());
+    let msg = b"pre-hashed through the token";
+    for ctx in [&b""[..], b"keyward", &[0xffu8; 255][..]] {
+        let mech = eddsa(true, ctx);
+        let ours = sign(&mech, &private, &[msg]).unwrap();
+        let sig = Signature::from_slice(&ours).unwrap();
+        dalek
+            .verifying_key()
+            .verify_prehashed_strict(Sha512::new().chain_update(msg), Some(ctx), &sig)
+            .unwrap();
+        let theirs = dalek
+            .sign_prehashed(Sha512::new().chain_update(msg), Some(ctx))
+            .unwrap();
+        assert_eq!(theirs.to_bytes().to_vec(), ours);
+        verify(&mech, &public, msg, &theirs.to_bytes()).unwrap();
+    }
+}
+
+/// Strict verification: a public key or R of small order never verifies, even for the
+/// "signature" (R = identity, S = 0) that a cofactorless check would accept for any message.
+#[test]
+fn small_order_points_are_refused() {
+    let mut identity = vec![0u8; 32];
+    identity[0] = 1;
+    let pubkey = ed_public(ED25519_OID, &identity);
+    let mut sig = identity.clone();
+    sig.extend_from_slice(&[0u8; 32]);
+    for mech in [eddsa(false, b"ctx"), eddsa(true, b"")] {
+        assert_eq!(
+            code(verify(&mech, &pubkey, b"anything", &sig)),
+            Code::SignatureInvalid
+        );
+    }
+
+    let mut identity = vec![0u8; 57];
+    identity[0] = 1;
+    let pubkey = ed_public(ED448_OID, &identity);
+    let mut sig = identity.clone();
+    sig.extend_from_slice(&[0u8; 57]);
+    for mech in [eddsa(false, b"ctx"), eddsa(true, b"")] {
+        assert_eq!(
+            code(verify(&mech, &pubkey, b"anything", &sig)),
+            Code::SignatureInvalid
+        );
+    }
+
+    // A valid signature whose R is replaced by a small-order point does not verify.
+    let v = &ED25519CTX_VECTORS[0];
+    let mut bad = h(v.sig);
+    bad[..32].copy_from_slice(&{
+        let mut id = [0u8; 32];
+        id[0] = 1;
+        id
+    });
+    let pubkey = ed_public(ED25519_OID, &h(v.public));
+    assert_eq!(
+        code(verify(
+            &eddsa(false, &h(v.context)),
+            &pubkey,
+            &h(v.msg),
+            &bad
+        )),
+        Code::SignatureInvalid
+    );
+}
+
+/// Non-canonical encodings of R (Ed448: the seven unused bits of the last octet) and of the
+/// public key are refused.
+#[test]
+fn non_canonical_encodings_are_refused() {
+    let v = &ED448_CTX_VECTOR;
+    let mech = eddsa(false, &h(v.context));
+    let mut sig = h(v.sig);
+    sig[56] |= 0x01;
+    let pubkey = ed_public(ED448_OID, &h(v.public));
+    assert_eq!(
+        code(verify(&mech, &pubkey, &h(v.msg), &sig)),
+        Code::SignatureInvalid
+    );
+    let mut public = h(v.public);
+    public[56] |= 0x01;
+    let pubkey = ed_public(ED448_OID, &public);
+    assert_eq!(
+        code(verify(&mech, &pubkey, &h(v.msg), &h(v.sig))),
+        Code::SignatureInvalid
+    );
+
+    // Ed25519: y = p + 1 is a non-canonical encoding of y = 1.
+    let y = h("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    let pubkey = ed_public(ED25519_OID, &y);
+    let mut sig = h("0100000000000000000000000000000000000000000000000000000000000000");
+    sig.extend_from_slice(&[0u8; 32]);
+    assert_eq!(
+        code(verify(&eddsa(false, b"c"), &pubkey, b"m", &sig)),
+        Code::SignatureInvalid
+    );
+}
+
+/// With phFlag false, an empty context is pure EdDSA for both curves (see the module doc):
+/// a signature made so verifies with no parameter, and Ed25519ctx needs a non-empty context.
+#[test]
+fn empty_context_without_prehash_is_pure() {
+    for (params, v) in [
+        (ED25519_OID, ED25519_VECTORS[1]),
+        (ED448_OID, ED448_VECTORS[1]),
+    ] {
+        let private = ed_private(params, v.0);
+        let sig = sign(&eddsa(false, b""), &private, &[&h(v.2)]).unwrap();
+        assert_eq!(sig, h(v.3));
+        verify(&Mechanism::new(CKM_EDDSA), &private, &h(v.2), &sig).unwrap();
+    }
+}
+
+/// Pre-hash instances hash as data arrives, so they take more than the 16 MiB that the
+/// message-keeping instances accept.
+#[test]
+fn prehash_input_is_not_bounded() {
+    let private = ed_private(ED25519_OID, ED25519PH_VECTOR.seed);
+    let mech = eddsa(true, b"big");
+    let mut op = registry()
+        .get(CKM_EDDSA)
+        .unwrap()
+        .sign_init(&mech, &private)
+        .unwrap();
+    let chunk = vec![0x61u8; 1 << 20];
+    for _ in 0..17 {
+        op.update(&chunk).unwrap();
+    }
+    let sig = op.finish().unwrap();
+    let mut v = registry()
+        .get(CKM_EDDSA)
+        .unwrap()
+        .verify_init(&mech, &private)
+        .unwrap();
+    for _ in 0..17 {
+        v.update(&chunk).unwrap();
+    }
+    v.finish(&sig).unwrap();
+
+    let mut op = registry()
+        .get(CKM_EDDSA)
+        .unwrap()
+        .sign_init(&eddsa(false, b"ctx"), &private)
+        .unwrap();
+    for _ in 0..16 {
+        op.update(&chunk).unwrap();
+    }
+    assert_eq!(code(op.update(b"x")), Code::DataLenRange);
 }
 
 #[test]
@@ -265,9 +546,22 @@ fn parameter_errors() {
         code(verify(&ulong, &private, b"m", &[0; 64])),
         Code::MechanismParamInvalid
     );
-    // 255 bytes of context are within the limit (accepted where the instance exists).
-    let r = sign(&eddsa(false, &long[..255]), &private, &[b"m"]);
-    assert_eq!(r.is_ok(), variants_supported());
+    // 255 bytes of context are within the limit, for both curves and both instances.
+    for (params, seed) in [
+        (ED25519_OID, ED25519_VECTORS[0].0),
+        (ED448_OID, ED448_VECTORS[0].0),
+    ] {
+        let private = ed_private(params, seed);
+        for prehash in [false, true] {
+            let mech = eddsa(prehash, &long[..255]);
+            let sig = sign(&mech, &private, &[b"m"]).unwrap();
+            verify(&mech, &private, b"m", &sig).unwrap();
+            assert_eq!(
+                code(verify(&eddsa(prehash, &long[..254]), &private, b"m", &sig)),
+                Code::SignatureInvalid
+            );
+        }
+    }
 
     // A public key cannot sign; a Montgomery or Weierstrass key is the wrong type.
     let public = ed_public(ED25519_OID, &h(ED25519_VECTORS[0].1));
