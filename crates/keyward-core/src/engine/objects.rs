@@ -153,12 +153,23 @@ impl Application {
         let (s, token, slot) = self.token_of(session)?;
         let rw = s.lock().map_err(|_| poisoned())?.rw;
         let actor = self.actor(slot)?;
-        let attrs = rules::new_object(
-            &Attrs::from_template(template)?,
-            &Attrs::new(),
-            Origin::Create,
-            actor,
-        )?;
+        let template = Attrs::from_template(template)?;
+        // The template's own checks come first; then the key material is checked and its
+        // public half computed from the finished attributes, which a stated
+        // CKA_PUBLIC_KEY_INFO must then equal.
+        let is_key = matches!(
+            template.get_ulong(CKA_CLASS),
+            Some(CKO_PUBLIC_KEY | CKO_PRIVATE_KEY)
+        );
+        let mut probe = template.clone();
+        if is_key {
+            probe.0.remove(&CKA_PUBLIC_KEY_INFO);
+        }
+        let mut attrs = rules::new_object(&probe, &Attrs::new(), Origin::Create, actor)?;
+        let computed = crate::mechanism::import::public_half(&attrs)?;
+        if !computed.0.is_empty() || (is_key && template.has(CKA_PUBLIC_KEY_INFO)) {
+            attrs = rules::new_object(&template, &computed, Origin::Create, actor)?;
+        }
         self.store_new(session, &token, slot, rw, actor, attrs)
     }
 

@@ -116,6 +116,12 @@ pub fn validate_ec_key(attrs: &Attrs) -> Result<()> {
     build_ec(attrs).map(|_| ())
 }
 
+/// The SubjectPublicKeyInfo of an EC key object's attributes (the public point computed from
+/// the private value for a private key).
+pub fn public_info(attrs: &Attrs) -> Result<Vec<u8>> {
+    Ok(build_ec(attrs)?.spki_der()?)
+}
+
 fn info(flags: CK_FLAGS) -> MechanismInfo {
     MechanismInfo {
         min_key_size: MIN_BITS,

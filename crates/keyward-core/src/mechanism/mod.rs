@@ -21,6 +21,7 @@ pub mod ec;
 pub mod ecdh;
 pub mod eddsa;
 pub mod hmac;
+pub mod import;
 pub mod kdf;
 pub mod keyblob;
 pub mod pkcs8;

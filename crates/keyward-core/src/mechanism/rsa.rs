@@ -131,6 +131,17 @@ fn implicit_rejection(key: &Object) -> Result<Arc<ImplicitRejection>> {
 }
 
 /// Check an RSA key's attributes the way an operation will read them (for object creation).
+/// The SubjectPublicKeyInfo of an RSA key object's attributes; a private key must also be
+/// consistent (n = pq, d inverts e: OpenSSL's pairwise check), so a mistyped import fails
+/// here rather than signing garbage later.
+pub fn public_info(attrs: &Attrs) -> Result<Vec<u8>> {
+    let key = build_rsa(attrs)?;
+    if key.has_private() && !key.check_pair()? {
+        return Err(Code::AttributeValueInvalid.err("the RSA private key components do not agree"));
+    }
+    Ok(key.spki_der()?)
+}
+
 pub fn validate_rsa_key(attrs: &Attrs) -> Result<()> {
     build_rsa(attrs).map(|_| ())
 }

@@ -599,9 +599,14 @@ pub fn new_object(
             )));
         }
         if rule.has(MECH_ONLY) && from_mech != Some(v) {
-            return Err(
-                Code::AttributeTypeInvalid.err(format!("{name} is only taken from the key itself"))
-            );
+            // An imported key's public half that the caller contradicts is a wrong value
+            // (SECURITY KEY-07); anything else is not taken from templates at all.
+            let code = if from_mech.is_some() && origin == Origin::Create {
+                Code::AttributeValueInvalid
+            } else {
+                Code::AttributeTypeInvalid
+            };
+            return Err(code.err(format!("{name} is only taken from the key itself")));
         }
         if rule.has(CHECK) {
             match from_mech {

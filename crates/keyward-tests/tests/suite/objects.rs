@@ -863,3 +863,98 @@ fn handles_are_stable() {
         .unwrap();
     assert_eq!(find(&s, &[Attribute::Label(b"moved".to_vec())]), vec![a]);
 }
+
+/// Imported keys are checked at import and get their public half (CKA_PUBLIC_KEY_INFO) from
+/// the token, equal to what openssl computes; a contradicting one is refused (SECURITY KEY-07).
+#[test]
+fn imported_keys_carry_their_public_half() {
+    if !is_keyward() {
+        return;
+    }
+    let s = user_session(common::fresh_token());
+    // EC: the public point is computed from the private value alone.
+    let k = keys::openssl_ec(Nid::X9_62_PRIME256V1);
+    let want = openssl::pkey::PKey::from_ec_key(k.clone())
+        .unwrap()
+        .public_key_to_der()
+        .unwrap();
+    let (pub_t, priv_t) = keys::ec_import_templates(&k, P256_OID);
+    let private = s.create_object(&priv_t).unwrap();
+    assert_eq!(attr_bytes(&s, private, AttributeType::PublicKeyInfo), want);
+    assert!(!attr_bool(&s, private, AttributeType::Local));
+    assert!(!attr_bool(&s, private, AttributeType::AlwaysSensitive));
+    assert!(!attr_bool(&s, private, AttributeType::NeverExtractable));
+    let public = s.create_object(&pub_t).unwrap();
+    assert_eq!(attr_bytes(&s, public, AttributeType::PublicKeyInfo), want);
+    // Stating the right public half is fine; another key's is a wrong value.
+    let mut stated = priv_t.clone();
+    stated.push(Attribute::PublicKeyInfo(want.clone()));
+    s.create_object(&stated).expect("the matching public half");
+    let other = keys::openssl_ec(Nid::X9_62_PRIME256V1);
+    let mut wrong = priv_t.clone();
+    wrong.push(Attribute::PublicKeyInfo(
+        openssl::pkey::PKey::from_ec_key(other)
+            .unwrap()
+            .public_key_to_der()
+            .unwrap(),
+    ));
+    assert_rv!(s.create_object(&wrong), AttributeValueInvalid);
+    // A point off the curve is refused at import.
+    let mut off_curve = pub_t.clone();
+    off_curve.retain(|a| !matches!(a, Attribute::EcPoint(_)));
+    let mut point = keys::ec_point_bytes(&k);
+    point[40] ^= 1;
+    off_curve.push(Attribute::EcPoint(keys::der_octet_string(&point)));
+    assert_rv!(s.create_object(&off_curve), AttributeValueInvalid);
+
+    // RSA: components that do not agree are refused.
+    let r = openssl::rsa::Rsa::generate(2048).unwrap();
+    let want = openssl::pkey::PKey::from_rsa(r.clone())
+        .unwrap()
+        .public_key_to_der()
+        .unwrap();
+    let (_, priv_t) = keys::rsa_import_templates(&r);
+    let private = s.create_object(&priv_t).unwrap();
+    assert_eq!(attr_bytes(&s, private, AttributeType::PublicKeyInfo), want);
+    let mut bad = priv_t.clone();
+    for a in bad.iter_mut() {
+        if let Attribute::PrivateExponent(d) = a {
+            let last = d.len() - 1;
+            d[last] ^= 2;
+        }
+    }
+    assert_rv!(s.create_object(&bad), AttributeValueInvalid);
+
+    // Ed25519 and X25519 private keys (RFC 8410 OIDs) from their raw private values.
+    for (id, oid, key_type) in [
+        (
+            openssl::pkey::Id::ED25519,
+            [0x06u8, 0x03, 0x2b, 0x65, 0x70],
+            KeyType::EC_EDWARDS,
+        ),
+        (
+            openssl::pkey::Id::X25519,
+            [0x06u8, 0x03, 0x2b, 0x65, 0x6e],
+            KeyType::EC_MONTGOMERY,
+        ),
+    ] {
+        let k = if id == openssl::pkey::Id::ED25519 {
+            openssl::pkey::PKey::generate_ed25519().unwrap()
+        } else {
+            openssl::pkey::PKey::generate_x25519().unwrap()
+        };
+        let private = s
+            .create_object(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(key_type),
+                Attribute::EcParams(oid.to_vec()),
+                Attribute::Value(k.raw_private_key().unwrap()),
+            ])
+            .unwrap();
+        assert_eq!(
+            attr_bytes(&s, private, AttributeType::PublicKeyInfo),
+            k.public_key_to_der().unwrap(),
+            "{id:?}"
+        );
+    }
+}
