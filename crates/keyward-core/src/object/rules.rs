@@ -28,10 +28,12 @@
 //!   C_DeriveKey refuses what footnotes 4 or 6 refuse.
 //! - CKA_VALUE_LEN and CKA_MODULUS_BITS are computed from the key; a template may state them
 //!   when they agree with the key (else CKR_TEMPLATE_INCONSISTENT).
-//! - CKA_PUBLIC_KEY_INFO and CKA_EC_POINT of private keys are taken only from the mechanism
-//!   that made the key (the token does not verify caller-supplied values, so it refuses them
-//!   with CKR_ATTRIBUTE_TYPE_INVALID, as the spec allows). CKA_CHECK_VALUE in a template is
-//!   ignored unless a mechanism computed one, which it must then equal.
+//! - CKA_PUBLIC_KEY_INFO and CKA_EC_POINT of private keys are taken only from the token: the
+//!   mechanism that made the key, or for C_CreateObject the public half computed from the
+//!   imported material (`mechanism::import`). A template may repeat the computed value; a
+//!   different one is CKR_ATTRIBUTE_VALUE_INVALID on import, and a value the token does not
+//!   compute is CKR_ATTRIBUTE_TYPE_INVALID. CKA_CHECK_VALUE in a template is ignored unless a
+//!   mechanism computed one, which it must then equal.
 //! - A key with CKA_WRAP and CKA_DECRYPT, or CKA_UNWRAP and CKA_ENCRYPT, both TRUE is
 //!   CKR_TEMPLATE_INCONSISTENT on every path (key separation against wrap-then-decrypt).
 //! - CKA_MODIFIABLE=FALSE: C_SetAttributeValue is CKR_ACTION_PROHIBITED; C_CopyObject may still
