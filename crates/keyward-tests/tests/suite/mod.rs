@@ -8,6 +8,8 @@ mod aead;
 mod attributes;
 /// C_DeriveKey with ECDH: agreement, KDFs, refused parameters, provenance.
 mod derive;
+/// CKM_EDDSA with contexts and pre-hashing: the RFC 8032 vectors through the C ABI.
+mod eddsa_variants;
 /// HKDF, PBKDF2, SP 800-108, concatenation and AES encryption of data, through the raw C ABI.
 mod kdf;
 /// C_WrapKey / C_UnwrapKey rules: trust, templates, provenance, key separation.
