@@ -32,8 +32,9 @@ mod variants;
 
 use variants::{Flavor, Prehash};
 
-// Pure EdDSA (and Ed25519ctx / Ed448 with a context) hashes the message twice, so multi-part signing must keep all of it; this bound
-// keeps a caller from growing the buffer without limit.
+// Pure EdDSA (and Ed25519ctx / Ed448 with a context) hashes the message twice, so multi-part
+// signing must keep all of it; this bound keeps a caller from growing the buffer without limit.
+// The pre-hash instances keep only a running hash and need no bound.
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 // RFC 8032 limits the context (dom2/dom4) to 255 octets.

@@ -29,7 +29,8 @@ use crate::error::{Code, Result};
 /// Length of PH(M) for both pre-hash instances (SHA-512, and SHAKE256 with 64 bytes out).
 pub(super) const PREHASH_LEN: usize = 64;
 
-// RFC 8032 §5.1: dom2(x, y) = "SigEd25519 no Ed25519 collisions" || octet(x) || octet(len(y)) || y.
+// RFC 8032 §5.1: dom2(x, y) = "SigEd25519 no Ed25519 collisions" || octet(x) || octet(len(y))
+// || y, prefixed to both SHA-512 inputs of Ed25519ctx and Ed25519ph.
 const DOM2_PREFIX: &[u8] = b"SigEd25519 no Ed25519 collisions";
 
 const ED25519_LEN: usize = 32;
