@@ -18,6 +18,8 @@ mod keymgmt;
 mod keys;
 /// Mechanisms: keys, signatures, AES-GCM, digests, operation state, random numbers.
 mod mechanisms;
+/// The mechanism list against what each mechanism really does, and `pkcs11-tool -M`.
+mod mechlist;
 /// The 3.0 message-based encryption functions.
 mod message;
 /// Objects: creation rules, attributes, access, copy, destroy, find.
