@@ -13,7 +13,7 @@ use std::ptr::null_mut;
 use cryptoki_sys::*;
 use openssl::hash::{MessageDigest, hash};
 
-use super::keys::{P256_OID, P384_OID, P521_OID, der_octet_string_content};
+use super::keys::{P256_OID, P384_OID, P521_OID, der_octet_string_content, rsa_import_templates};
 use crate::common::{self, is_keyward, user_session};
 use crate::{call, call30};
 
@@ -666,7 +666,7 @@ fn exercise(
             let want = if general { full - 4 } else { full };
             assert_eq!(sig.len(), want, "MAC length");
         }),
-        Rsa(pss) => rsa(cx, s, mech, pss, &mut run),
+        Rsa(pss) => rsa(cx, s, mech, pss, info, &mut run),
         Ecdsa => run.when(SV, || {
             sign_verify(s, &mut bare(mech), cx.p256.1, cx.p256.0, DATA);
         }),
@@ -713,9 +713,41 @@ fn rsa(
     s: CK_SESSION_HANDLE,
     mech: CK_MECHANISM_TYPE,
     pss: Option<(CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE, CK_ULONG)>,
+    info: &CK_MECHANISM_INFO,
     run: &mut Run,
 ) {
     let (public, private) = cx.rsa;
+    if mech == CKM_RSA_PKCS {
+        // The smallest modulus the verifying RSA mechanisms take (1024 bits), imported:
+        // such keys only verify (old signatures), so openssl signs. The largest (16384 bits)
+        // is left out, as slow to make as to use.
+        run.when(SV, || {
+            let k = openssl::rsa::Rsa::generate(info.ulMinKeySize as u32).expect("openssl RSA");
+            let mut sig = vec![0u8; k.size() as usize];
+            let n = k
+                .private_encrypt(DATA, &mut sig, openssl::rsa::Padding::PKCS1)
+                .expect("openssl PKCS#1 signature");
+            assert_eq!(n, sig.len());
+            let (public, private) = rsa_import_templates(&k);
+            let (public, private) = (create(s, public), create(s, private));
+            let verify = |sig: &mut [u8]| {
+                check(
+                    call!(C_VerifyInit, s, &mut bare(mech), public),
+                    "C_VerifyInit",
+                );
+                let (dp, sp) = (DATA.as_ptr().cast_mut(), sig.as_mut_ptr());
+                call!(C_Verify, s, dp, 32, sp, n as CK_ULONG)
+            };
+            check(verify(&mut sig), "C_Verify with the smallest key");
+            sig[n - 1] ^= 1;
+            assert_eq!(verify(&mut sig), CKR_SIGNATURE_INVALID, "a flipped byte");
+            assert_eq!(
+                call!(C_SignInit, s, &mut bare(mech), private),
+                CKR_KEY_SIZE_RANGE,
+                "keys under 2048 bits do not sign"
+            );
+        });
+    }
     run.when(SV, || {
         let mut p = pss.map(|(hash, mgf, salt)| CK_RSA_PKCS_PSS_PARAMS {
             hashAlg: hash,
@@ -749,6 +781,17 @@ fn rsa(
     };
     run.when(ED, || round_trip(s, &mut m, public, private, DATA));
     run.when(WU, || wrap_unwrap(cx, s, &mut m, public, private));
+}
+
+/// A session object made by C_CreateObject from a cryptoki template.
+fn create(s: CK_SESSION_HANDLE, t: Vec<cryptoki::object::Attribute>) -> CK_OBJECT_HANDLE {
+    let mut raw: Vec<CK_ATTRIBUTE> = t.iter().map(CK_ATTRIBUTE::from).collect();
+    let (mut h, n) = (CK_INVALID_HANDLE, raw.len() as CK_ULONG);
+    check(
+        call!(C_CreateObject, s, raw.as_mut_ptr(), n, &mut h),
+        "C_CreateObject",
+    );
+    h
 }
 
 /// Both parties of an ECDH derive a 32-byte generic secret; the two values are equal.
