@@ -353,6 +353,7 @@ pub(crate) fn register(reg: &mut Registry) {
             min: 16,
             max: 32,
             default_len: None,
+            info_in_bits: false,
         }),
     );
     reg.add(CKM_AES_GCM, Box::new(AesGcmMech));

@@ -185,6 +185,7 @@ pub(crate) fn register(reg: &mut Registry) {
             min: chacha::KEY_LEN,
             max: chacha::KEY_LEN,
             default_len: Some(chacha::KEY_LEN),
+            info_in_bits: false,
         }),
     );
     reg.add(CKM_CHACHA20_POLY1305, Box::new(ChaChaPolyMech));

@@ -288,6 +288,7 @@ pub(crate) fn register(reg: &mut Registry) {
             min: 1,
             max: MAX_KEY_LEN,
             default_len: None,
+            info_in_bits: true,
         }),
     );
     for (plain, general, alg, key_types) in HMACS {

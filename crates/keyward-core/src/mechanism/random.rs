@@ -53,6 +53,9 @@ pub struct SecretKeyGen {
     pub max: usize,
     /// The length when the template has no CKA_VALUE_LEN; `None` makes it required.
     pub default_len: Option<usize>,
+    /// Whether CK_MECHANISM_INFO gives the sizes in bits (CKM_GENERIC_SECRET_KEY_GEN) rather
+    /// than bytes (AES, ChaCha20), as each mechanism's section of the spec says.
+    pub info_in_bits: bool,
 }
 
 impl SecretKeyGen {
@@ -67,7 +70,8 @@ impl SecretKeyGen {
 
 impl Mech for SecretKeyGen {
     fn info(&self) -> MechanismInfo {
-        let ulong = |n: usize| CK_ULONG::try_from(n).unwrap_or(CK_ULONG::MAX);
+        let unit = if self.info_in_bits { 8 } else { 1 };
+        let ulong = |n: usize| CK_ULONG::try_from(n.saturating_mul(unit)).unwrap_or(CK_ULONG::MAX);
         MechanismInfo {
             min_key_size: ulong(self.min),
             max_key_size: ulong(self.max),

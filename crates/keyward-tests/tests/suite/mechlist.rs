@@ -682,7 +682,14 @@ fn exercise(
             pair_gen(cx, s, mech, key_type, info)
         }),
         SecretGen(key_type) => run.when(CKF_GENERATE, || {
-            for len in [info.ulMinKeySize, info.ulMaxKeySize] {
+            // The generic secret's sizes are in bits (PKCS#11 3.0 §2.36.2), the others' in bytes.
+            let unit = if mech == CKM_GENERIC_SECRET_KEY_GEN {
+                8
+            } else {
+                1
+            };
+            assert_eq!(info.ulMinKeySize % unit, 0, "whole bytes");
+            for len in [info.ulMinKeySize / unit, info.ulMaxKeySize / unit] {
                 let k = gen_key(s, &mut bare(mech), &[ul(CKA_VALUE_LEN, len)]);
                 assert_eq!(get_ul(s, k, CKA_CLASS), CKO_SECRET_KEY);
                 assert_eq!(get_ul(s, k, CKA_KEY_TYPE), key_type, "key type");

@@ -299,9 +299,10 @@ fn generic_secret_generation() {
     let k = key(a.get_bytes(CKA_VALUE).unwrap());
     let mac = sign(CKM_SHA384_HMAC, MechParams::None, &k, &[b"x"]).unwrap();
     verify(CKM_SHA384_HMAC, MechParams::None, &k, b"x", &mac).unwrap();
+    // Sizes in bits for this mechanism (PKCS#11 3.0 §2.36.2).
     let info = gen_.info();
     assert_eq!(
         (info.min_key_size, info.max_key_size, info.flags),
-        (1, MAX_KEY_LEN as CK_ULONG, CKF_GENERATE)
+        (8, 8 * MAX_KEY_LEN as CK_ULONG, CKF_GENERATE)
     );
 }
