@@ -116,7 +116,7 @@ pub fn decode(key_type: CK_KEY_TYPE, der: &[u8]) -> Result<Attrs> {
     out.set(CKA_KEY_TYPE, AttrValue::Ulong(key_type));
     match parts {
         PrivateKeyParts::Rsa(p) => {
-            let key = PKey::rsa_private_from_components(&RsaComponents {
+            let parts = RsaComponents {
                 n: &p.n,
                 e: &p.e,
                 d: &p.d,
@@ -127,9 +127,9 @@ pub fn decode(key_type: CK_KEY_TYPE, der: &[u8]) -> Result<Attrs> {
                     dq: &p.dq,
                     qinv: &p.qinv,
                 }),
-            })
-            .map_err(invalid("RSA key"))?;
-            if !key.check_pair().map_err(invalid("RSA key"))? {
+            };
+            let key = PKey::rsa_private_from_components(&parts).map_err(invalid("RSA key"))?;
+            if parts.crt_consistent().map_err(invalid("RSA key"))? != Some(true) {
                 return Err(
                     Code::WrappedKeyInvalid.err("the RSA components do not form a key pair")
                 );

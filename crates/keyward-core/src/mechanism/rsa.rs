@@ -131,13 +131,42 @@ fn implicit_rejection(key: &Object) -> Result<Arc<ImplicitRejection>> {
 }
 
 /// Check an RSA key's attributes the way an operation will read them (for object creation).
-/// The SubjectPublicKeyInfo of an RSA key object's attributes; a private key must also be
-/// consistent (n = pq, d inverts e: OpenSSL's pairwise check), so a mistyped import fails
-/// here rather than signing garbage later.
+/// The SubjectPublicKeyInfo of an RSA key object's attributes. A private key must also be
+/// consistent, so that a mistyped import fails here rather than signing garbage later: its CRT
+/// values must agree with n, e and d, and without them one signature must verify.
 pub fn public_info(attrs: &Attrs) -> Result<Vec<u8>> {
     let key = build_rsa(attrs)?;
-    if key.has_private() && !key.check_pair()? {
-        return Err(Code::AttributeValueInvalid.err("the RSA private key components do not agree"));
+    if key.has_private() {
+        let bytes = |ty| attrs.get_bytes(ty).unwrap_or_default();
+        let crt = match [
+            CKA_PRIME_1,
+            CKA_PRIME_2,
+            CKA_EXPONENT_1,
+            CKA_EXPONENT_2,
+            CKA_COEFFICIENT,
+        ]
+        .map(|ty| attrs.get_bytes(ty))
+        {
+            [Some(p), Some(q), Some(dp), Some(dq), Some(qinv)] => {
+                Some(RsaCrt { p, q, dp, dq, qinv })
+            }
+            _ => None,
+        };
+        let parts = RsaComponents {
+            n: bytes(CKA_MODULUS),
+            e: bytes(CKA_PUBLIC_EXPONENT),
+            d: bytes(CKA_PRIVATE_EXPONENT),
+            crt,
+        };
+        let consistent = match parts.crt_consistent()? {
+            Some(ok) => ok,
+            None => pairwise_test(&key).is_ok(),
+        };
+        if !consistent {
+            return Err(
+                Code::AttributeValueInvalid.err("the RSA private key components do not agree")
+            );
+        }
     }
     Ok(key.spki_der()?)
 }

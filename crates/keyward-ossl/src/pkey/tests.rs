@@ -538,3 +538,50 @@ fn rsa_pkcs1_encryption_is_one_way_here() {
             .is_err()
     );
 }
+
+#[test]
+fn crt_consistency_is_checked_by_arithmetic() {
+    let r = openssl::rsa::Rsa::generate(2048).unwrap();
+    let v = |b: &openssl::bn::BigNumRef| b.to_vec();
+    let (n, e, d) = (v(r.n()), v(r.e()), v(r.d()));
+    let (p, q) = (v(r.p().unwrap()), v(r.q().unwrap()));
+    let (dp, dq, qinv) = (
+        v(r.dmp1().unwrap()),
+        v(r.dmq1().unwrap()),
+        v(r.iqmp().unwrap()),
+    );
+    let check = |n: &[u8], d: &[u8], dp: &[u8], qinv: &[u8]| {
+        RsaComponents {
+            n,
+            e: &e,
+            d,
+            crt: Some(RsaCrt {
+                p: &p,
+                q: &q,
+                dp,
+                dq: &dq,
+                qinv,
+            }),
+        }
+        .crt_consistent()
+        .unwrap()
+    };
+    assert_eq!(check(&n, &d, &dp, &qinv), Some(true));
+    let flip = |b: &[u8]| {
+        let mut b = b.to_vec();
+        let last = b.len() - 1;
+        b[last] ^= 2;
+        b
+    };
+    assert_eq!(check(&flip(&n), &d, &dp, &qinv), Some(false), "n");
+    assert_eq!(check(&n, &flip(&d), &dp, &qinv), Some(false), "d");
+    assert_eq!(check(&n, &d, &flip(&dp), &qinv), Some(false), "dP");
+    assert_eq!(check(&n, &d, &dp, &flip(&qinv)), Some(false), "qInv");
+    let without = RsaComponents {
+        n: &n,
+        e: &e,
+        d: &d,
+        crt: None,
+    };
+    assert_eq!(without.crt_consistent().unwrap(), None);
+}
