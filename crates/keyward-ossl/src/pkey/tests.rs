@@ -541,7 +541,7 @@ fn rsa_pkcs1_encryption_is_one_way_here() {
 
 #[test]
 fn crt_consistency_is_checked_by_arithmetic() {
-    let r = openssl::rsa::Rsa::generate(2048).unwrap();
+    let r = Rsa::generate(2048).unwrap();
     let v = |b: &openssl::bn::BigNumRef| b.to_vec();
     let (n, e, d) = (v(r.n()), v(r.e()), v(r.d()));
     let (p, q) = (v(r.p().unwrap()), v(r.q().unwrap()));
