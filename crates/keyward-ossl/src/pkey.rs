@@ -89,6 +89,12 @@ impl Curve {
         Curve::ALL.into_iter().find(|c| c.oid_der() == der)
     }
 
+    /// The curve of a name as PKCS#11 3.0's PrintableString form of CKA_EC_PARAMS carries it
+    /// (SEC 2, X9.62 or NIST names).
+    pub fn from_name(name: &[u8]) -> Option<Curve> {
+        Curve::from_group_name(std::str::from_utf8(name).ok()?)
+    }
+
     fn from_group_name(name: &str) -> Option<Curve> {
         match name {
             "prime256v1" | "P-256" | "secp256r1" => Some(Curve::P256),

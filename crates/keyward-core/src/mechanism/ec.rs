@@ -1,5 +1,5 @@
-//! Elliptic-curve keys and ECDSA (PKCS#11 3.0 §6.3): CKM_EC_KEY_PAIR_GEN, CKM_ECDSA and
-//! CKM_ECDSA_SHA224/256/384/512 on P-256, P-384, P-521 and secp256k1.
+//! Elliptic-curve keys and ECDSA (PKCS#11 3.0 §6.3): CKM_EC_KEY_PAIR_GEN, CKM_ECDSA,
+//! CKM_ECDSA_SHA1/224/256/384/512 and CKM_ECDSA_SHA3_* on P-256, P-384, P-521 and secp256k1.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use crate::mechanism::{Bytes, Mech, Registry, SignOp, VerifyOp};
 use crate::object::Object;
 use crate::types::{AttrValue, Attrs, Mechanism, MechanismInfo};
 
-const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_OID | CKF_EC_CURVENAME | CKF_EC_UNCOMPRESS;
 const MIN_BITS: CK_ULONG = 256;
 const MAX_BITS: CK_ULONG = 521;
 
@@ -22,17 +22,28 @@ const MAX_BITS: CK_ULONG = 521;
 // bound this far above SHA-512 only stops unbounded buffering.
 const MAX_RAW_INPUT: usize = 1024;
 
-/// The curve named by CKA_EC_PARAMS: a DER OBJECT IDENTIFIER of a supported curve
-/// (CKR_CURVE_NOT_SUPPORTED otherwise); explicit parameters or malformed DER are
+/// The curve named by CKA_EC_PARAMS: a DER OBJECT IDENTIFIER or, as PKCS#11 3.0 also allows,
+/// a PrintableString curve name ("prime256v1", "secp384r1", "P-521", ...) of a supported
+/// curve (CKR_CURVE_NOT_SUPPORTED otherwise); explicit parameters or malformed DER are
 /// CKR_DOMAIN_PARAMS_INVALID.
 pub fn curve_from_params(der: &[u8]) -> Result<Curve> {
-    let well_formed_oid =
-        der.len() >= 3 && der[0] == 0x06 && usize::from(der[1]) == der.len() - 2 && der[1] < 0x80;
-    if !well_formed_oid {
-        return Err(Code::DomainParamsInvalid.err("CKA_EC_PARAMS is not a named-curve OID"));
-    }
-    Curve::from_oid_der(der)
-        .ok_or_else(|| Code::CurveNotSupported.err("the curve of CKA_EC_PARAMS is not supported"))
+    let (tag, body) = match der {
+        [tag @ (0x06 | 0x13), len, body @ ..]
+            if *len < 0x80 && usize::from(*len) == body.len() && !body.is_empty() =>
+        {
+            (*tag, body)
+        }
+        _ => {
+            return Err(Code::DomainParamsInvalid
+                .err("CKA_EC_PARAMS is neither a named-curve OID nor a curve name"));
+        }
+    };
+    let curve = if tag == 0x06 {
+        Curve::from_oid_der(der)
+    } else {
+        Curve::from_name(body)
+    };
+    curve.ok_or_else(|| Code::CurveNotSupported.err("the curve of CKA_EC_PARAMS is not supported"))
 }
 
 /// CKA_EC_POINT for a public point: the DER OCTET STRING wrapping it.

@@ -864,15 +864,15 @@ fn named_pair(
     key_type: CK_KEY_TYPE,
     private: &[A],
 ) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
-    let (mech, name): (_, &[u8]) = if key_type == CKK_EC_EDWARDS {
-        (CKM_EC_EDWARDS_KEY_PAIR_GEN, b"edwards25519")
-    } else {
-        (CKM_EC_MONTGOMERY_KEY_PAIR_GEN, b"curve25519")
+    let (mech, name): (_, &[u8]) = match key_type {
+        CKK_EC_EDWARDS => (CKM_EC_EDWARDS_KEY_PAIR_GEN, b"edwards25519"),
+        CKK_EC_MONTGOMERY => (CKM_EC_MONTGOMERY_KEY_PAIR_GEN, b"curve25519"),
+        _ => (CKM_EC_KEY_PAIR_GEN, b"prime256v1"),
     };
     let mut der = vec![0x13, name.len() as u8];
     der.extend_from_slice(name);
     let public = [by(CKA_EC_PARAMS, &der), on(CKA_VERIFY)];
-    let public = if key_type == CKK_EC_EDWARDS {
+    let public = if key_type != CKK_EC_MONTGOMERY {
         &public[..]
     } else {
         &public[..1]

@@ -277,7 +277,7 @@ fn info_is_truthful() {
     assert_eq!((i.min_key_size, i.max_key_size), (256, 521));
     assert_eq!(
         i.flags,
-        CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS
+        CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_OID | CKF_EC_CURVENAME | CKF_EC_UNCOMPRESS
     );
     let g = registry().get(CKM_EC_KEY_PAIR_GEN).unwrap().info();
     assert_ne!(g.flags & CKF_GENERATE_KEY_PAIR, 0);
@@ -310,4 +310,47 @@ fn hashed_ecdsa_mechanisms_use_their_digest() {
             Code::SignatureInvalid
         );
     }
+}
+
+/// CKA_EC_PARAMS as a PrintableString curve name (PKCS#11 3.0): keys are made on the named
+/// curve and keep the caller's form of the parameters.
+#[test]
+fn curve_names_name_curves() {
+    let name = |s: &str| {
+        let mut v = vec![0x13, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    };
+    for (n, curve) in [
+        ("prime256v1", Curve::P256),
+        ("secp256r1", Curve::P256),
+        ("P-256", Curve::P256),
+        ("secp384r1", Curve::P384),
+        ("P-521", Curve::P521),
+        ("secp256k1", Curve::Secp256k1),
+    ] {
+        assert_eq!(curve_from_params(&name(n)).unwrap(), curve, "{n}");
+    }
+    assert_eq!(
+        curve_from_params(&name("brainpoolP256r1"))
+            .unwrap_err()
+            .code(),
+        Code::CurveNotSupported
+    );
+    assert_eq!(
+        curve_from_params(&[0x13, 5, b'P']).unwrap_err().code(),
+        Code::DomainParamsInvalid
+    );
+    let mut public = Attrs::new();
+    public.set(CKA_EC_PARAMS, AttrValue::bytes(name("secp384r1")));
+    let (p, s) = registry()
+        .get(CKM_EC_KEY_PAIR_GEN)
+        .unwrap()
+        .generate_key_pair(&Mechanism::new(CKM_EC_KEY_PAIR_GEN), &public, &Attrs::new())
+        .unwrap();
+    assert_eq!(p.get_bytes(CKA_EC_PARAMS), Some(&name("secp384r1")[..]));
+    let (public, private) = (object(CKO_PUBLIC_KEY, &p), object(CKO_PRIVATE_KEY, &s));
+    let sig = sign(CKM_ECDSA_SHA384, &private, &[b"named"]);
+    assert_eq!(sig.len(), 96, "a P-384 signature");
+    verify(CKM_ECDSA_SHA384, &public, b"named", &sig).unwrap();
 }
