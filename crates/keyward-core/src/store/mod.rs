@@ -8,6 +8,9 @@
 
 mod format;
 mod kdf;
+mod machine;
+#[cfg(test)]
+mod machine_tests;
 mod seal;
 mod sqlite;
 #[cfg(test)]
@@ -31,14 +34,24 @@ use crate::error::{Code, Error, Result};
 use crate::types::Attrs;
 use format::Field;
 use kdf::StoredKdf;
+use machine::MachineKey;
 use seal::{Aad, Purpose};
 
 pub use kdf::{ARGON2_FLOOR, KdfParams, PBKDF2_FLOOR};
+pub use machine::{
+    CREDENTIALS_ENV, MAX_SECRET_LEN, MIN_SECRET_LEN, MachineSecret, MachineSecretSource,
+};
 
 /// Length of the random token id that binds every record to its token.
 const TOKEN_ID_LEN: usize = 16;
 /// Longest object uid accepted.
 const MAX_UID_LEN: usize = 256;
+/// Appended to the metadata and PIN-wrap associated data of a machine-bound token, so that
+/// the binding itself is authenticated.
+const BOUND_MARK: &[u8] = b"machine-bound/1";
+/// Length of `token.public_key` when it holds the public token key sealed under the machine
+/// key (a bound token); 32 means the key in clear (an unbound token).
+const SEALED_PK_LEN: usize = 32 + seal::OVERHEAD;
 
 /// Which PIN: the Security Officer's or the normal user's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,6 +159,8 @@ pub struct TokenStore {
     shm: OnceLock<Option<File>>,
     /// Signature of the WAL-index header when `seen_version` was last read.
     shm_signature: AtomicU64,
+    /// This token's machine key, when a machine secret was given at open.
+    machine: Option<MachineKey>,
     // Test hook: stop a login right after its attempt was counted (as a crash would).
     #[cfg(test)]
     stop_after_count: AtomicBool,
@@ -169,16 +184,40 @@ struct Meta {
     pk: Zeroizing<[u8; 32]>,
     mk_check: Vec<u8>,
     next_generation: u64,
+    /// Whether PK and every PIN key also depend on the machine key.
+    bound: bool,
 }
 
 impl Meta {
     fn aad(&self) -> Aad {
-        Aad::new(Purpose::Meta, &self.token_id)
+        let aad = Aad::new(Purpose::Meta, &self.token_id)
             .u64(self.slot_id)
             .bytes(self.serial.as_bytes())
             .bytes(self.label.as_bytes())
             .u64(u64::from(self.retry_limit))
-            .bytes(&self.mk_check)
+            .bytes(&self.mk_check);
+        if self.bound {
+            aad.bytes(BOUND_MARK)
+        } else {
+            aad
+        }
+    }
+
+    fn pk_aad(&self) -> Aad {
+        Aad::new(Purpose::MachinePk, &self.token_id).bytes(self.serial.as_bytes())
+    }
+
+    /// The key that wraps MK for a PIN: the PIN-derived `kek` itself, or for a bound token
+    /// its combination with the machine key.
+    fn pin_key(
+        &self,
+        machine: Option<&MachineKey>,
+        kek: Zeroizing<[u8; 32]>,
+    ) -> Result<Zeroizing<[u8; 32]>> {
+        if !self.bound {
+            return Ok(kek);
+        }
+        machine.ok_or_else(not_here).and_then(|m| m.bind_kek(&kek))
     }
 
     fn check_mk(&self, mk: &MasterKey) -> Result<()> {
@@ -195,9 +234,14 @@ impl Meta {
     }
 
     fn wrap_aad(&self, who: Who, kdf_blob: &[u8]) -> Aad {
-        Aad::new(Purpose::PinWrap, &self.token_id)
+        let aad = Aad::new(Purpose::PinWrap, &self.token_id)
             .u64(who.code().unsigned_abs())
-            .bytes(kdf_blob)
+            .bytes(kdf_blob);
+        if self.bound {
+            aad.bytes(BOUND_MARK)
+        } else {
+            aad
+        }
     }
 
     fn object_aad(&self, uid: &str, generation: u64) -> Aad {
@@ -240,7 +284,30 @@ fn to_u32(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Code::DeviceError.err(format!("stored {what} out of range")))
 }
 
-fn read_meta(conn: &Connection) -> Result<Meta> {
+/// A bound token without a machine secret, or with another one: it cannot be opened here.
+fn not_here() -> Error {
+    Code::TokenNotRecognized.err(
+        "this token is bound to a machine secret and none is configured (machine_secret); \
+         it can only be opened where its secret is",
+    )
+}
+
+fn wrong_secret() -> Error {
+    Code::TokenNotRecognized.err(
+        "this token is bound to a machine secret that is not the configured one (or its \
+         metadata was modified); it cannot be opened here",
+    )
+}
+
+/// The serial, read without authentication: it selects the machine key, which then
+/// authenticates it (a changed serial gives another key, and nothing opens).
+fn read_serial(conn: &Connection) -> Result<String> {
+    conn.query_row("SELECT serial FROM token WHERE id = 1", [], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Code::DeviceError.err("token store has no token row"))
+}
+
+fn read_meta(conn: &Connection, machine: Option<&MachineKey>) -> Result<Meta> {
     let row = conn
         .query_row(
             "SELECT token_id, slot_id, label, serial, retry_limit, public_key, mk_check, \
@@ -263,21 +330,43 @@ fn read_meta(conn: &Connection) -> Result<Meta> {
         .optional()?
         .ok_or_else(|| Code::DeviceError.err("token store has no token row"))?;
     let (token_id, slot_id, label, serial, retry_limit, pk_bytes, mk_check, tag, next) = row;
-    let mut pk = Zeroizing::new([0u8; 32]);
-    if pk_bytes.len() != pk.len() || token_id.len() != TOKEN_ID_LEN {
+    let bound = match pk_bytes.len() {
+        32 => false,
+        SEALED_PK_LEN => true,
+        _ => return Err(Code::DeviceError.err("token metadata is malformed")),
+    };
+    if token_id.len() != TOKEN_ID_LEN {
         return Err(Code::DeviceError.err("token metadata is malformed"));
     }
-    pk.copy_from_slice(&pk_bytes);
-    let meta = Meta {
+    if machine.is_some_and(|m| m.serial() != serial) {
+        return Err(Code::DeviceError.err("the token's serial changed since it was opened"));
+    }
+    let mut meta = Meta {
         token_id,
         slot_id: to_u64(slot_id, "slot id")?,
         label,
         serial,
         retry_limit: to_u32(retry_limit, "retry limit")?,
-        pk,
+        pk: Zeroizing::new([0u8; 32]),
         mk_check,
         next_generation: to_u64(next, "generation")?,
+        bound,
     };
+    if bound {
+        // The binding is checked here, before any PIN is counted or evaluated: a missing or
+        // wrong machine secret makes every call fail the same way, and nothing is written.
+        let machine = machine.ok_or_else(not_here)?;
+        let pk = seal::open(machine.key(), &meta.pk_aad(), &pk_bytes).map_err(|_| {
+            tracing::error!("machine-bound token: the configured machine secret does not open it");
+            wrong_secret()
+        })?;
+        if pk.len() != meta.pk.len() {
+            return Err(wrong_secret());
+        }
+        meta.pk.copy_from_slice(&pk);
+    } else {
+        meta.pk.copy_from_slice(&pk_bytes);
+    }
     if !seal::verify(&meta.pk, &meta.aad(), &tag) || meta.retry_limit == 0 {
         tracing::error!("token metadata failed authentication: the store was modified");
         return Err(Code::DeviceError.err("token metadata failed authentication"));
@@ -285,8 +374,19 @@ fn read_meta(conn: &Connection) -> Result<Meta> {
     Ok(meta)
 }
 
-fn write_meta(conn: &Connection, meta: &Meta, insert: bool) -> Result<()> {
+fn write_meta(
+    conn: &Connection,
+    meta: &Meta,
+    machine: Option<&MachineKey>,
+    insert: bool,
+) -> Result<()> {
     let tag = seal::mac(&meta.pk, &meta.aad())?;
+    let pk_column: Zeroizing<Vec<u8>> = if meta.bound {
+        let machine = machine.ok_or_else(not_here)?;
+        Zeroizing::new(seal::seal(machine.key(), &meta.pk_aad(), &meta.pk[..])?)
+    } else {
+        Zeroizing::new(meta.pk.to_vec())
+    };
     let sql = if insert {
         "INSERT INTO token (id, token_id, slot_id, label, serial, retry_limit, public_key, \
          mk_check, meta_tag, next_generation) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -303,7 +403,7 @@ fn write_meta(conn: &Connection, meta: &Meta, insert: bool) -> Result<()> {
             meta.label,
             meta.serial,
             i64::from(meta.retry_limit),
-            &meta.pk[..],
+            &pk_column[..],
             meta.mk_check,
             tag,
             to_i64(meta.next_generation, "generation")?,
@@ -557,7 +657,8 @@ struct LoginOutcome {
 impl TokenStore {
     /// Create a new token store at `path` (which must not exist), with a fresh master key
     /// wrapped under `so_pin`. The file appears only once complete: it is built under a
-    /// temporary name and linked into place.
+    /// temporary name and linked into place. Not machine-bound (see
+    /// [`TokenStore::create_bound`]).
     pub fn create(
         path: &Path,
         slot_id: u64,
@@ -566,6 +667,24 @@ impl TokenStore {
         so_pin: &[u8],
         kdf: &KdfParams,
         retry_limit: u32,
+    ) -> Result<TokenStore> {
+        TokenStore::create_bound(path, slot_id, label, serial, so_pin, kdf, retry_limit, None)
+    }
+
+    /// Like [`TokenStore::create`]; with `machine`, the token is bound to that machine
+    /// secret: its public token key is stored sealed under the token's machine key and every
+    /// PIN key is combined with it, so the file opens only where the secret is.
+    // The arguments are the token's independent properties; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_bound(
+        path: &Path,
+        slot_id: u64,
+        label: &str,
+        serial: &str,
+        so_pin: &[u8],
+        kdf: &KdfParams,
+        retry_limit: u32,
+        machine: Option<&MachineSecret>,
     ) -> Result<TokenStore> {
         if so_pin.is_empty() {
             return Err(Code::PinLenRange.err("the SO PIN must not be empty"));
@@ -578,6 +697,7 @@ impl TokenStore {
         }
         let so_kdf = StoredKdf::new(kdf)?;
         let kek = so_kdf.derive(so_pin)?;
+        let machine_key = machine.map(|m| m.token_key(serial)).transpose()?;
         sqlite::ensure_dir(path)?;
         let tmp = sqlite::sibling(path, ".creating");
         sqlite::remove_with_companions(&tmp);
@@ -601,9 +721,11 @@ impl TokenStore {
                 pk,
                 mk_check,
                 next_generation: 1,
+                bound: machine_key.is_some(),
             };
-            write_meta(&tx, &meta, true)?;
+            write_meta(&tx, &meta, machine_key.as_ref(), true)?;
             let blob = so_kdf.encode();
+            let kek = meta.pin_key(machine_key.as_ref(), kek.clone())?;
             let wrapped = seal::seal(&kek, &meta.wrap_aad(Who::So, &blob), mk.key())?;
             tx.execute(
                 "INSERT INTO pin (who, failures, kdf, wrapped) VALUES (?1, 0, ?2, ?3)",
@@ -623,24 +745,45 @@ impl TokenStore {
             sqlite::remove_with_companions(&tmp);
             return Err(e);
         }
-        tracing::info!(path = %path.display(), slot_id, "token store created");
-        TokenStore::open(path)
+        tracing::info!(path = %path.display(), slot_id, bound = machine.is_some(),
+            "token store created");
+        TokenStore::open_bound(path, machine)
+    }
+
+    /// Open an existing token store without a machine secret (a machine-bound token then
+    /// fails: CKR_TOKEN_NOT_RECOGNIZED). See [`TokenStore::open_bound`].
+    pub fn open(path: &Path) -> Result<TokenStore> {
+        TokenStore::open_bound(path, None)
     }
 
     /// Open an existing token store. Fails closed (CKR_DEVICE_ERROR or
     /// CKR_TOKEN_NOT_RECOGNIZED) when the file is accessible to others, is not a Keyward
-    /// store, fails SQLite's integrity check, or its metadata fails authentication.
-    pub fn open(path: &Path) -> Result<TokenStore> {
+    /// store, fails SQLite's integrity check, or its metadata fails authentication. A
+    /// machine-bound token opens only with its machine secret (else CKR_TOKEN_NOT_RECOGNIZED,
+    /// before anything is written). An unbound token opens with or without one and stays
+    /// unbound until C_InitToken re-initialises it with a secret given here.
+    pub fn open_bound(path: &Path, machine: Option<&MachineSecret>) -> Result<TokenStore> {
         sqlite::check_file(path)?;
         let conn = sqlite::connect(path)?;
         sqlite::check_database(&conn, path)?;
-        read_meta(&conn)?;
+        let machine = match machine {
+            Some(m) => Some(m.token_key(&read_serial(&conn)?)?),
+            None => None,
+        };
+        let meta = read_meta(&conn, machine.as_ref())
+            .map_err(|e| e.context(format!("token store {}", path.display())))?;
+        if machine.is_some() && !meta.bound {
+            tracing::warn!(path = %path.display(),
+                "token is not bound to the configured machine secret (created without one); \
+                 C_InitToken re-initialises it bound");
+        }
         let seen_version = sqlite::data_version(&conn)?;
         Ok(TokenStore {
             path: path.to_path_buf(),
             inner: Mutex::new(Inner { conn, seen_version }),
             shm: OnceLock::new(),
             shm_signature: AtomicU64::new(0),
+            machine,
             #[cfg(test)]
             stop_after_count: AtomicBool::new(false),
         })
@@ -649,6 +792,12 @@ impl TokenStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the token is bound to a machine secret (read from the database now).
+    pub fn is_machine_bound(&self) -> Result<bool> {
+        let g = self.lock()?;
+        Ok(read_meta(&g.conn, self.machine.as_ref())?.bound)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
@@ -662,7 +811,7 @@ impl TokenStore {
     pub fn record(&self) -> Result<TokenRecord> {
         let mut g = self.lock()?;
         let tx = g.conn.transaction()?;
-        let meta = read_meta(&tx)?;
+        let meta = read_meta(&tx, self.machine.as_ref())?;
         let mut so_failures = None;
         let mut user_failures = None;
         {
@@ -706,7 +855,7 @@ impl TokenStore {
             let tx = g
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let meta = read_meta(&tx)?;
+            let meta = read_meta(&tx, self.machine.as_ref())?;
             let row: Option<(i64, Vec<u8>, Vec<u8>)> = tx
                 .query_row(
                     "SELECT failures, kdf, wrapped FROM pin WHERE who = ?1",
@@ -743,7 +892,7 @@ impl TokenStore {
             return Err(attempt_failed(who, failures, meta.retry_limit));
         }
         let stored = StoredKdf::decode(&kdf_blob)?;
-        let kek = stored.derive(pin)?;
+        let kek = meta.pin_key(self.machine.as_ref(), stored.derive(pin)?)?;
         let mk = match seal::open(&kek, &meta.wrap_aad(who, &kdf_blob), &wrapped) {
             Ok(plain) => MasterKey::from_bytes(&plain)?,
             Err(_) => return Err(attempt_failed(who, failures, meta.retry_limit)),
@@ -752,7 +901,7 @@ impl TokenStore {
         // 3. Success: reset the count, upgrading the wrap if the configuration asks for more.
         let rewrap = if stored.needs_rewrap(kdf) {
             let fresh = StoredKdf::new(kdf)?;
-            let kek = fresh.derive(pin)?;
+            let kek = meta.pin_key(self.machine.as_ref(), fresh.derive(pin)?)?;
             let blob = fresh.encode();
             let w = seal::seal(&kek, &meta.wrap_aad(who, &blob), mk.key())?;
             Some((blob, w))
@@ -763,7 +912,7 @@ impl TokenStore {
         let tx = g
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = read_meta(&tx)?;
+        let now = read_meta(&tx, self.machine.as_ref())?;
         if now.token_id != meta.token_id {
             return Err(Code::FunctionFailed.err("the token was re-initialised during login"));
         }
@@ -823,7 +972,7 @@ impl TokenStore {
         let tx = g
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let prev = read_meta(&tx)?;
+        let prev = read_meta(&tx, self.machine.as_ref())?;
         let current: Option<Vec<u8>> = tx
             .query_row(
                 "SELECT wrapped FROM pin WHERE who = ?1",
@@ -837,6 +986,8 @@ impl TokenStore {
         }
         tx.execute("DELETE FROM object", [])?;
         tx.execute("DELETE FROM pin", [])?;
+        // A new identity is bound whenever a machine secret is configured: this is how an
+        // unbound token becomes bound. A bound token cannot get here without its secret.
         let meta = Meta {
             token_id,
             slot_id: prev.slot_id,
@@ -846,9 +997,11 @@ impl TokenStore {
             pk,
             mk_check,
             next_generation: prev.next_generation,
+            bound: self.machine.is_some(),
         };
-        write_meta(&tx, &meta, false)?;
+        write_meta(&tx, &meta, self.machine.as_ref(), false)?;
         let blob = so_kdf.encode();
+        let kek = meta.pin_key(self.machine.as_ref(), kek)?;
         let wrapped = seal::seal(&kek, &meta.wrap_aad(Who::So, &blob), mk.key())?;
         tx.execute(
             "INSERT INTO pin (who, failures, kdf, wrapped) VALUES (?1, 0, ?2, ?3)",
@@ -856,7 +1009,7 @@ impl TokenStore {
         )?;
         tx.commit()?;
         sqlite::checkpoint_truncate(&g.conn);
-        tracing::info!(path = %self.path.display(), "token re-initialised");
+        tracing::info!(path = %self.path.display(), bound = meta.bound, "token re-initialised");
         Ok(())
     }
 
@@ -895,8 +1048,9 @@ impl TokenStore {
         let tx = g
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let meta = read_meta(&tx)?;
+        let meta = read_meta(&tx, self.machine.as_ref())?;
         meta.check_mk(mk)?;
+        let kek = meta.pin_key(self.machine.as_ref(), kek)?;
         let wrapped = seal::seal(&kek, &meta.wrap_aad(who, &blob), mk.key())?;
         let exists = tx
             .query_row("SELECT 1 FROM pin WHERE who = ?1", [who.code()], |_| Ok(()))
@@ -942,7 +1096,7 @@ impl TokenStore {
         let tx = g
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let meta = read_meta(&tx)?;
+        let meta = read_meta(&tx, self.machine.as_ref())?;
         if let Some(mk) = mk {
             meta.check_mk(mk)?;
         }
@@ -1032,7 +1186,7 @@ impl TokenStore {
     ) -> Result<(Vec<StoredObject>, Vec<Rejected>)> {
         let mut g = self.lock()?;
         let tx = g.conn.transaction()?;
-        let meta = read_meta(&tx)?;
+        let meta = read_meta(&tx, self.machine.as_ref())?;
         if let Some(mk) = mk {
             meta.check_mk(mk)?;
         }
@@ -1076,7 +1230,7 @@ impl TokenStore {
     pub fn load_object(&self, mk: Option<&MasterKey>, uid: &str) -> Result<Option<StoredObject>> {
         let mut g = self.lock()?;
         let tx = g.conn.transaction()?;
-        let meta = read_meta(&tx)?;
+        let meta = read_meta(&tx, self.machine.as_ref())?;
         if let Some(mk) = mk {
             meta.check_mk(mk)?;
         }

@@ -27,6 +27,8 @@ pub(crate) enum Purpose {
     Meta,
     /// Proof that a master key belongs to this token, tagged under the master key.
     MkCheck,
+    /// The public token key of a machine-bound token, sealed under its machine key.
+    MachinePk,
 }
 
 impl Purpose {
@@ -38,6 +40,7 @@ impl Purpose {
             Purpose::PinWrap => b"keyward-store/1/pin-wrap",
             Purpose::Meta => b"keyward-store/1/meta",
             Purpose::MkCheck => b"keyward-store/1/mk-check",
+            Purpose::MachinePk => b"keyward-store/1/machine-pk",
         }
     }
 }

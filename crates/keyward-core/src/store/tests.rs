@@ -425,7 +425,7 @@ fn flipped_policy_attribute_is_detected() {
     // An attacker who also re-tags the record with the public token key (which lives in the
     // file until it is sealed by a machine secret) still cannot make the key usable: its
     // sealed value is bound to the whole record and refuses to open.
-    let meta = read_meta(&raw(&path)).unwrap();
+    let meta = read_meta(&raw(&path), None).unwrap();
     let tag = seal::mac(&meta.pk, &meta.public_aad("k", generation, &tampered)).unwrap();
     raw(&path)
         .execute("UPDATE object SET tag = ?1 WHERE uid = 'k'", [&tag])
