@@ -8,6 +8,9 @@ use serde::Deserialize;
 use crate::error::{Code, Result};
 use crate::store::KdfParams;
 
+mod access;
+pub use access::AccessRule;
+
 /// Environment variable naming the configuration file.
 pub const CONF_ENV: &str = "KEYWARD_CONF";
 /// The system-wide configuration file.
@@ -30,6 +33,9 @@ pub struct Config {
     pub fips_only: bool,
     /// The KDF for PIN-derived keys of new tokens and new PINs.
     pub kdf: KdfParams,
+    /// Daemon mode: who may use, administer or log in without a PIN to which token
+    /// (`[[access]]` tables; see docs/daemon.md). Ignored in embedded mode.
+    pub access: Vec<AccessRule>,
 }
 
 #[derive(Deserialize, Default)]
@@ -42,6 +48,7 @@ struct File {
     max_pin_len: Option<usize>,
     fips_only: Option<bool>,
     kdf: Option<KdfFile>,
+    access: Option<Vec<access::AccessFile>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,7 +146,9 @@ impl Config {
                 "log_level must be one of off, error, warn, info, debug, trace, not {log_level:?}"
             )));
         }
+        let access = access::resolve(f.access.unwrap_or_default())?;
         Ok(Config {
+            access,
             storage_dir,
             log_level,
             pin_retry_limit,

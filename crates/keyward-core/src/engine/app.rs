@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{Api, ObjectHandle, SessionHandle};
 use crate::engine::Shared;
+use crate::engine::peer::Peer;
 use crate::engine::session::Session;
 use crate::engine::token::Token;
 use crate::error::{Code, Result};
@@ -116,6 +117,8 @@ pub struct Application {
     next_session: Mutex<SessionHandle>,
     pub(crate) handles: RwLock<Handles>,
     pub(crate) logins: RwLock<HashMap<CK_SLOT_ID, Login>>,
+    /// The daemon client this application serves; `None` in embedded mode.
+    peer: Option<Peer>,
 }
 
 pub(crate) fn poisoned() -> crate::Error {
@@ -123,14 +126,20 @@ pub(crate) fn poisoned() -> crate::Error {
 }
 
 impl Application {
-    pub(crate) fn new(shared: Arc<Shared>) -> Application {
+    pub(crate) fn new(shared: Arc<Shared>, peer: Option<Peer>) -> Application {
         Application {
+            peer,
             shared,
             sessions: RwLock::new(HandleMap::default()),
             next_session: Mutex::new(0),
             handles: RwLock::new(Handles::default()),
             logins: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The daemon client this application serves (`None`: embedded mode).
+    pub fn peer(&self) -> Option<&Peer> {
+        self.peer.as_ref()
     }
 
     pub(crate) fn session(&self, h: SessionHandle) -> Result<Arc<Mutex<Session>>> {
@@ -170,15 +179,22 @@ impl Application {
             .map(|l| l.mk.clone()))
     }
 
+    /// The token in `slot`; a token (or the free slot) this application's peer may not
+    /// see is reported exactly as a missing slot.
     fn token(&self, slot: CK_SLOT_ID) -> Result<Arc<Token>> {
-        if let Some(t) = self.shared.token(slot) {
-            return Ok(t);
+        let mut found = self.shared.token(slot);
+        if found.is_none() {
+            self.shared.rescan()?;
+            found = self.shared.token(slot);
         }
-        self.shared.rescan()?;
-        if let Some(t) = self.shared.token(slot) {
+        if let Some(t) = found {
+            self.check_visible(slot, &t)?;
             return Ok(t);
         }
         if slot == self.shared.free_slot()? {
+            if !self.may_create_tokens() {
+                return Err(self.hidden_slot(slot, "<free slot>"));
+            }
             Err(Code::TokenNotRecognized
                 .err("the token in this slot is not initialised; use C_InitToken"))
         } else {
@@ -424,6 +440,15 @@ impl Application {
                     )));
                 }
             };
+            let rights = self.rights_to(&token)?;
+            if !rights.may(who) {
+                let action = if who == Who::So {
+                    "C_Login as SO"
+                } else {
+                    "C_Login as user"
+                };
+                return Err(self.refused(Code::UserTypeInvalid, &token, action));
+            }
             match self.who(slot)? {
                 Some(w) if w == who => {
                     return Err(Code::UserAlreadyLoggedIn.err("already logged in"));
@@ -440,6 +465,9 @@ impl Application {
                             .err("the SO cannot log in while a read-only session is open"));
                     }
                 }
+            }
+            if who == Who::User && pin.is_empty() && rights.pinless {
+                return Err(self.no_identity_login(&token));
             }
             let mk = Arc::new(token.store.login(who, pin, &cfg_kdf)?);
             if who == Who::User {
@@ -459,8 +487,21 @@ impl Api for Application {
         self.shared.rescan()?;
         // Every slot holds a token (the free one an uninitialised token), so the flag
         // changes nothing.
-        let mut v: Vec<CK_SLOT_ID> = self.shared.tokens()?.keys().copied().collect();
-        v.push(self.shared.free_slot()?);
+        let mut v = Vec::new();
+        for (slot, token) in self.shared.tokens()? {
+            // A token whose metadata cannot be read now is left out for daemon clients
+            // rather than failing the whole list.
+            match self.rights_to(&token) {
+                Ok(r) if r.visible() => v.push(slot),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(slot, error = %e, "cannot read a token's label; not listing it")
+                }
+            }
+        }
+        if self.may_create_tokens() {
+            v.push(self.shared.free_slot()?);
+        }
         Ok(v)
     }
 
@@ -498,6 +539,9 @@ impl Api for Application {
                 self.shared.create_token(slot, so_pin, &label)
             }
             Some(token) => {
+                if !self.rights_to(&token)?.so {
+                    return Err(self.refused(Code::TokenWriteProtected, &token, "C_InitToken"));
+                }
                 if token.session_count() > 0 {
                     return Err(Code::SessionExists
                         .err("close every session with the token before C_InitToken"));
@@ -537,6 +581,10 @@ impl Api for Application {
             return Err(Code::SessionReadOnly.err("C_SetPIN needs a R/W session"));
         }
         let who = self.who(slot)?.unwrap_or(Who::User);
+        let rights = self.rights_to(&token)?;
+        if !rights.may(who) {
+            return Err(self.refused(Code::TokenWriteProtected, &token, "C_SetPIN"));
+        }
         self.check_pin_len(new_pin)?;
         let kdf = &self.shared.config.kdf;
         let mk = token.store.login(who, old_pin, kdf)?;

@@ -6,6 +6,7 @@ mod crypto;
 mod keys;
 mod message;
 mod objects;
+mod peer;
 mod session;
 mod token;
 
@@ -22,6 +23,7 @@ use crate::error::{Code, Result};
 use crate::store::TokenStore;
 
 pub use app::Application;
+pub use peer::Peer;
 use token::Token;
 
 /// File name of a token database: `token-<serial>.db`.
@@ -56,7 +58,20 @@ impl Engine {
 
     /// A new PKCS#11 application: its own sessions, handles and login state.
     pub fn application(&self) -> Application {
-        Application::new(self.shared.clone())
+        self.application_for(None)
+    }
+
+    /// A new application for a daemon client (`Some(peer)`), held to the `[[access]]` rules
+    /// for that peer (docs/daemon.md); `None` is an embedded application, not restricted.
+    pub fn application_for(&self, peer: Option<Peer>) -> Application {
+        Application::new(self.shared.clone(), peer)
+    }
+
+    /// Whether a daemon client may connect at all: it is root or the daemon's own uid, or an
+    /// `[[access]]` rule names it (as a user, SO or group member). A peer refused here would
+    /// see no token and could create none.
+    pub fn admits(&self, peer: &Peer) -> bool {
+        peer::admits(&self.shared.config, peer)
     }
 
     /// The configuration in force.
