@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Code, Result};
-use crate::store::KdfParams;
+use crate::store::{KdfParams, MachineSecretSource};
 
 mod access;
 pub use access::AccessRule;
@@ -33,6 +33,10 @@ pub struct Config {
     pub fips_only: bool,
     /// The KDF for PIN-derived keys of new tokens and new PINs.
     pub kdf: KdfParams,
+    /// Where the machine secret comes from (`machine_secret = "systemd:<credential>"` or
+    /// `"file:<path>"`): tokens created or re-initialised while it is set are bound to it
+    /// (docs/storage-format.md). Read when the engine starts.
+    pub machine_secret: Option<MachineSecretSource>,
     /// Daemon mode: who may use, administer or log in without a PIN to which token
     /// (`[[access]]` tables; see docs/daemon.md). Ignored in embedded mode.
     pub access: Vec<AccessRule>,
@@ -48,6 +52,7 @@ struct File {
     max_pin_len: Option<usize>,
     fips_only: Option<bool>,
     kdf: Option<KdfFile>,
+    machine_secret: Option<String>,
     access: Option<Vec<access::AccessFile>>,
 }
 
@@ -140,6 +145,10 @@ impl Config {
         if pin_retry_limit == 0 {
             return Err(Code::GeneralError.err("pin_retry_limit must be at least 1"));
         }
+        let machine_secret = f
+            .machine_secret
+            .map(|s| MachineSecretSource::parse(&s, base))
+            .transpose()?;
         let log_level = f.log_level.unwrap_or_else(|| "warn".to_string());
         if !["off", "error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(Code::GeneralError.err(format!(
@@ -156,6 +165,7 @@ impl Config {
             max_pin_len,
             fips_only,
             kdf,
+            machine_secret,
         })
     }
 }
@@ -235,6 +245,29 @@ mod tests {
         let c =
             Config::from_str("storage_dir = \"tokens\"", Some(Path::new("/etc/keyward"))).unwrap();
         assert_eq!(c.storage_dir, PathBuf::from("/etc/keyward/tokens"));
+    }
+
+    #[test]
+    fn machine_secret_sources() {
+        assert_eq!(Config::from_str("", None).unwrap().machine_secret, None);
+        let c = Config::from_str("machine_secret = \"systemd:keyward-machine\"", None).unwrap();
+        assert_eq!(
+            c.machine_secret,
+            Some(MachineSecretSource::Systemd("keyward-machine".into()))
+        );
+        let c = Config::from_str(
+            "machine_secret = \"file:machine.key\"",
+            Some(Path::new("/etc/keyward")),
+        )
+        .unwrap();
+        assert_eq!(
+            c.machine_secret,
+            Some(MachineSecretSource::File("/etc/keyward/machine.key".into()))
+        );
+        for bad in ["\"\"", "\"tpm:x\"", "\"systemd:a/b\"", "\"file:\"", "1"] {
+            let e = Config::from_str(&format!("machine_secret = {bad}"), None).unwrap_err();
+            assert_eq!(e.code(), Code::GeneralError, "{bad}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use cryptoki_sys::*;
 
 use crate::config::Config;
 use crate::error::{Code, Result};
-use crate::store::TokenStore;
+use crate::store::{MachineSecret, TokenStore};
 
 pub use app::Application;
 pub use peer::Peer;
@@ -38,17 +38,27 @@ pub struct Engine {
 
 pub(crate) struct Shared {
     pub config: Config,
+    /// The machine secret (configuration `machine_secret`), read once at start.
+    machine: Option<MachineSecret>,
     tokens: RwLock<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
     /// Serialises directory scans and token creation.
     scan: Mutex<()>,
 }
 
 impl Engine {
-    /// Open the storage directory (created 0700 if missing) and every token in it.
+    /// Open the storage directory (created 0700 if missing) and every token in it. A
+    /// configured machine secret that cannot be read is an error: tokens created without it
+    /// would silently be unbound.
     pub fn new(config: Config) -> Result<Engine> {
         ensure_dir(&config.storage_dir)?;
+        let machine = config
+            .machine_secret
+            .as_ref()
+            .map(MachineSecret::load)
+            .transpose()?;
         let shared = Arc::new(Shared {
             config,
+            machine,
             tokens: RwLock::new(BTreeMap::new()),
             scan: Mutex::new(()),
         });
@@ -128,7 +138,9 @@ impl Shared {
             .collect();
         paths.sort();
         for path in paths {
-            match TokenStore::open(&path).and_then(|store| Token::open(path.clone(), store)) {
+            match TokenStore::open_bound(&path, self.machine.as_ref())
+                .and_then(|store| Token::open(path.clone(), store))
+            {
                 Ok(token) => {
                     let mut tokens = self
                         .tokens
@@ -188,7 +200,7 @@ impl Shared {
         // CK_SLOT_ID is 32 bits wide on 32-bit targets.
         #[allow(clippy::useless_conversion)]
         let slot_id = u64::from(slot);
-        let store = TokenStore::create(
+        let store = TokenStore::create_bound(
             &path,
             slot_id,
             label,
@@ -196,6 +208,7 @@ impl Shared {
             so_pin,
             &self.config.kdf,
             self.config.pin_retry_limit,
+            self.machine.as_ref(),
         )?;
         let token = Token::open(path, store)?;
         self.tokens
