@@ -15,6 +15,22 @@ pub use access::AccessRule;
 pub const CONF_ENV: &str = "KEYWARD_CONF";
 /// The system-wide configuration file.
 pub const SYSTEM_CONF: &str = "/etc/keyward/keyward.toml";
+/// Environment variable naming the daemon's socket; when set, the module talks to the daemon
+/// whatever `mode` says.
+pub const SOCKET_ENV: &str = "KEYWARD_SOCKET";
+/// The daemon's socket when the configuration names none.
+pub const DEFAULT_SOCKET: &str = "/run/keyward/keyward.sock";
+
+/// Where the token engine runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// In the process that loads the module.
+    #[default]
+    Embedded,
+    /// In the keystore daemon, reached over its Unix socket.
+    Daemon,
+}
 
 /// Where tokens live and how they are protected.
 #[derive(Clone, Debug)]
@@ -33,6 +49,10 @@ pub struct Config {
     pub fips_only: bool,
     /// The KDF for PIN-derived keys of new tokens and new PINs.
     pub kdf: KdfParams,
+    /// Embedded engine or daemon (see [`Config::daemon_socket`] for the effective choice).
+    pub mode: Mode,
+    /// The daemon's Unix socket.
+    pub socket: PathBuf,
     /// Where the machine secret comes from (`machine_secret = "systemd:<credential>"` or
     /// `"file:<path>"`): tokens created or re-initialised while it is set are bound to it
     /// (docs/storage-format.md). Read when the engine starts.
@@ -52,6 +72,8 @@ struct File {
     max_pin_len: Option<usize>,
     fips_only: Option<bool>,
     kdf: Option<KdfFile>,
+    mode: Option<Mode>,
+    socket: Option<PathBuf>,
     machine_secret: Option<String>,
     access: Option<Vec<access::AccessFile>>,
 }
@@ -149,6 +171,14 @@ impl Config {
             .machine_secret
             .map(|s| MachineSecretSource::parse(&s, base))
             .transpose()?;
+        let socket = match f.socket {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(Code::GeneralError.err("socket must not be empty"));
+            }
+            Some(p) if p.is_relative() => base.unwrap_or(Path::new(".")).join(p),
+            Some(p) => p,
+            None => PathBuf::from(DEFAULT_SOCKET),
+        };
         let log_level = f.log_level.unwrap_or_else(|| "warn".to_string());
         if !["off", "error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(Code::GeneralError.err(format!(
@@ -157,6 +187,8 @@ impl Config {
         }
         let access = access::resolve(f.access.unwrap_or_default())?;
         Ok(Config {
+            mode: f.mode.unwrap_or_default(),
+            socket,
             access,
             storage_dir,
             log_level,
@@ -167,6 +199,17 @@ impl Config {
             kdf,
             machine_secret,
         })
+    }
+}
+
+impl Config {
+    /// The daemon socket the module should use: `KEYWARD_SOCKET` if set (daemon mode whatever
+    /// the file says), else `socket` in daemon mode, else `None` (embedded engine).
+    pub fn daemon_socket(&self) -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os(SOCKET_ENV).filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        (self.mode == Mode::Daemon).then(|| self.socket.clone())
     }
 }
 
@@ -267,6 +310,27 @@ mod tests {
         for bad in ["\"\"", "\"tpm:x\"", "\"systemd:a/b\"", "\"file:\"", "1"] {
             let e = Config::from_str(&format!("machine_secret = {bad}"), None).unwrap_err();
             assert_eq!(e.code(), Code::GeneralError, "{bad}");
+        }
+    }
+
+    #[test]
+    fn mode_and_socket() {
+        let c = Config::from_str("", None).unwrap();
+        assert_eq!(c.mode, Mode::Embedded);
+        assert_eq!(c.socket, PathBuf::from(DEFAULT_SOCKET));
+        let c = Config::from_str(
+            "mode = \"daemon\"\nsocket = \"k.sock\"",
+            Some(Path::new("/etc/keyward")),
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Daemon);
+        assert_eq!(c.socket, PathBuf::from("/etc/keyward/k.sock"));
+        assert!(Config::from_str("mode = \"remote\"", None).is_err());
+        assert!(Config::from_str("socket = \"\"", None).is_err());
+        // The environment variable is read by `daemon_socket`; without it the mode decides.
+        if std::env::var_os(SOCKET_ENV).is_none() {
+            assert_eq!(c.daemon_socket(), Some(PathBuf::from("/etc/keyward/k.sock")));
+            assert_eq!(Config::from_str("", None).unwrap().daemon_socket(), None);
         }
     }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Code, Result};
@@ -83,16 +84,16 @@ pub fn attr_kind(ty: CK_ATTRIBUTE_TYPE) -> AttrKind {
 }
 
 /// An attribute value, decoded by kind.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttrValue {
     /// CK_BBOOL.
     Bool(bool),
     /// CK_ULONG.
     Ulong(CK_ULONG),
     /// Bytes; zeroized on drop because they may be key material.
-    Bytes(Zeroizing<Vec<u8>>),
+    Bytes(#[serde(with = "wire_bytes")] Zeroizing<Vec<u8>>),
     /// A nested template.
-    Template(Vec<Attribute>),
+    Template(#[serde(deserialize_with = "wire_template::deserialize")] Vec<Attribute>),
     /// A list of mechanisms.
     Mechanisms(Vec<CK_MECHANISM_TYPE>),
 }
@@ -118,7 +119,7 @@ impl fmt::Debug for AttrValue {
 }
 
 /// One attribute: type and value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribute {
     /// CKA_ type.
     pub ty: CK_ATTRIBUTE_TYPE,
@@ -223,13 +224,13 @@ impl Attrs {
 }
 
 /// Mechanism parameters, decoded from the C structures by the ABI layer.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum MechParams {
     /// No parameter (pParameter NULL, length 0).
     None,
     /// A plain byte string: an IV (CBC, CTR counter block), or data for *_ENCRYPT_DATA.
-    Bytes(Vec<u8>),
+    Bytes(#[serde(with = "wire_bytes")] Vec<u8>),
     /// CK_GCM_PARAMS.
     Gcm {
         /// Initialisation vector.
@@ -237,6 +238,7 @@ pub enum MechParams {
         /// ulIvBits as given (informational; `iv` length rules).
         iv_bits: CK_ULONG,
         /// Additional authenticated data.
+        #[serde(with = "wire_bytes")]
         aad: Vec<u8>,
         /// Tag length in bits.
         tag_bits: CK_ULONG,
@@ -248,6 +250,7 @@ pub enum MechParams {
         /// Nonce.
         nonce: Vec<u8>,
         /// AAD.
+        #[serde(with = "wire_bytes")]
         aad: Vec<u8>,
         /// Tag length in bytes.
         mac_len: CK_ULONG,
@@ -328,6 +331,7 @@ pub enum MechParams {
         /// CKP_PKCS5_PBKD2_HMAC_*.
         prf: CK_ULONG,
         /// The password; secret.
+        #[serde(with = "wire_bytes")]
         password: Zeroizing<Vec<u8>>,
     },
     /// CK_SP800_108_KDF_PARAMS of the counter-mode KDF, without additional derived keys.
@@ -342,12 +346,13 @@ pub enum MechParams {
         /// The 16-byte IV.
         iv: Vec<u8>,
         /// The data to encrypt.
+        #[serde(with = "wire_bytes")]
         data: Vec<u8>,
     },
 }
 
 /// Where HKDF's extract step takes its salt from (CKF_HKDF_SALT_*).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HkdfSalt {
     /// CKF_HKDF_SALT_NULL: HashLen zero bytes.
     Null,
@@ -358,7 +363,7 @@ pub enum HkdfSalt {
 }
 
 /// One CK_PRF_DATA_PARAM of an SP 800-108 KDF: a piece of the PRF input.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PrfData {
     /// CK_SP800_108_ITERATION_VARIABLE with its CK_SP800_108_COUNTER_FORMAT.
     Counter {
@@ -473,7 +478,7 @@ impl fmt::Debug for MechParams {
 }
 
 /// A mechanism with its decoded parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mechanism {
     /// CKM_ type.
     pub mech: CK_MECHANISM_TYPE,
@@ -493,7 +498,7 @@ impl Mechanism {
 
 /// The outcome of a call with variable-length output (PKCS#11 §5.2 "Conventions for functions
 /// returning output in a variable-length buffer").
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Serialize, Deserialize)]
 pub enum Output {
     /// The caller passed no buffer: this is the length it needs (possibly an upper bound).
     /// The operation stays active.
@@ -502,7 +507,7 @@ pub enum Output {
     /// active and the same call can be repeated.
     TooSmall(usize),
     /// The output; the operation step is complete.
-    Data(Zeroizing<Vec<u8>>),
+    Data(#[serde(with = "wire_bytes")] Zeroizing<Vec<u8>>),
 }
 
 impl fmt::Debug for Output {
@@ -519,7 +524,7 @@ impl fmt::Debug for Output {
 pub type OutCap = Option<usize>;
 
 /// CK_SLOT_INFO without the C layout; strings are blank-padded by the ABI layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotInfo {
     /// slotDescription.
     pub description: String,
@@ -534,7 +539,7 @@ pub struct SlotInfo {
 }
 
 /// CK_TOKEN_INFO without the C layout.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenInfo {
     /// label (at most 32 bytes).
     pub label: String,
@@ -575,7 +580,7 @@ pub struct TokenInfo {
 }
 
 /// CK_SESSION_INFO.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     /// The slot.
     pub slot: CK_SLOT_ID,
@@ -588,7 +593,7 @@ pub struct SessionInfo {
 }
 
 /// CK_MECHANISM_INFO.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MechanismInfo {
     /// ulMinKeySize (bits or bytes as the mechanism defines).
     pub min_key_size: CK_ULONG,
@@ -599,7 +604,7 @@ pub struct MechanismInfo {
 }
 
 /// Per-attribute outcome of C_GetAttributeValue; the ABI layer applies the buffer rules.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttrResult {
     /// The attribute's value.
     Value(AttrValue),
@@ -607,4 +612,89 @@ pub enum AttrResult {
     Sensitive,
     /// The object has no such attribute (CKR_ATTRIBUTE_TYPE_INVALID).
     Invalid,
+}
+
+/// Serde helpers for byte strings: one bytes value on the wire (a length and the bytes, read
+/// with a single copy) instead of a sequence of integers; works for `Vec<u8>` and
+/// `Zeroizing<Vec<u8>>`, so a secret is decoded straight into its zeroizing buffer.
+pub mod wire_bytes {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// Write `v` as one bytes value.
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v.as_ref())
+    }
+
+    /// Read one bytes value (or, from formats without one, a sequence of bytes).
+    pub fn deserialize<'de, D: Deserializer<'de>, T: From<Vec<u8>>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor(PhantomData))
+    }
+
+    struct BytesVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: From<Vec<u8>>> Visitor<'de> for BytesVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<T, E> {
+            Ok(T::from(v.to_vec()))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+            // Sized up front (bounded) so that the buffer does not move while it fills.
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(b) = seq.next_element::<u8>()? {
+                v.push(b);
+            }
+            Ok(T::from(v))
+        }
+    }
+}
+
+/// Decoding of nested templates with a depth bound: a hostile frame of nested templates must
+/// fail to decode, not overflow the decoder's stack.
+mod wire_template {
+    use std::cell::Cell;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+
+    use super::Attribute;
+
+    /// Deepest nesting of templates inside attribute values accepted from the wire.
+    const MAX_DEPTH: u32 = 8;
+
+    thread_local! {
+        static DEPTH: Cell<u32> = const { Cell::new(0) };
+    }
+
+    struct Level;
+
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Attribute>, D::Error> {
+        let depth = DEPTH.with(|c| {
+            let v = c.get() + 1;
+            c.set(v);
+            v
+        });
+        let _level = Level;
+        if depth > MAX_DEPTH {
+            return Err(D::Error::custom("attribute templates nested too deeply"));
+        }
+        Vec::<Attribute>::deserialize(d)
+    }
 }
