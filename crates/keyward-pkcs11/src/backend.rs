@@ -157,9 +157,11 @@ fn install_logging(level: &str) {
     }
 }
 
-/// The real backend: the configuration, then the embedded engine with one application for
-/// this process.
-pub(crate) fn embedded() -> Result<Arc<dyn Api>> {
+/// The real backend: the configuration, then either the embedded engine with one
+/// application for this process, or a connection to `keywardd` (daemon mode: `mode =
+/// "daemon"` or `KEYWARD_SOCKET`), which is one application in the daemon. Either way the
+/// C ABI layer sees the same `Api`.
+pub(crate) fn real() -> Result<Arc<dyn Api>> {
     #[cfg(test)]
     if let Some(make) = test_support::factory() {
         return make();
@@ -173,6 +175,17 @@ pub(crate) fn embedded() -> Result<Arc<dyn Api>> {
         }
     };
     install_logging(&config.log_level);
+    if let Some(socket) = config.daemon_socket() {
+        let remote = keyward_proto::Remote::connect(&socket).inspect_err(|e| {
+            tracing::error!(
+                rv = e.code().name(),
+                socket = %socket.display(),
+                "cannot reach the keystore daemon: {}",
+                e.detail()
+            );
+        })?;
+        return Ok(Arc::new(remote));
+    }
     let engine = keyward_core::engine::Engine::new(config).inspect_err(|e| {
         tracing::error!(
             rv = e.code().name(),

@@ -47,7 +47,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
         if let Some(a) = args {
             check_init_args(&a)?;
         }
-        backend::initialize(backend::embedded)
+        backend::initialize(backend::real)
     })
 }
 
