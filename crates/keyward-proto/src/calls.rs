@@ -185,13 +185,22 @@ macro_rules! calls {
                 vec![$(Answer::$variant { ret: Sample::sample() $(, $io: changed_params())? },)*]
             }
 
-            /// Answers every method with its sample value and rewrites in/out parameters.
-            pub(crate) struct Echo;
+            /// Calls its hook with the method's name, then answers with the method's sample
+            /// value and rewrites in/out parameters.
+            pub(crate) struct Hooked(pub(crate) Box<dyn Fn(&'static str) + Send + Sync>);
 
-            impl Api for Echo {
+            impl Hooked {
+                /// No hook.
+                pub(crate) fn echo() -> Hooked {
+                    Hooked(Box::new(|_| {}))
+                }
+            }
+
+            impl Api for Hooked {
                 $(
                     #[allow(unused_variables)]
                     fn $method(&self, $($arg: api_ty!($kind $($ty)?)),*) -> Result<$ret> {
+                        (self.0)(stringify!($method));
                         $(*$io = changed_params();)?
                         Ok(Sample::sample())
                     }
