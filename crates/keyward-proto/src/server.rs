@@ -24,6 +24,9 @@ use crate::{MAGIC, MAX_FRAME, PROTOCOL_VERSION};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest hello accepted.
 const MAX_HELLO: usize = 1024;
+/// How long an answer may wait for the client to read it. The module reads whenever a call
+/// is outstanding, so only a client that stopped reading hits this; it is disconnected.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests queued per worker before the connection's reader stops reading (backpressure, so
 /// a client that pipelines cannot grow the daemon's memory).
 const QUEUE_PER_WORKER: usize = 4;
@@ -35,7 +38,8 @@ const QUEUE_PER_WORKER: usize = 4;
 /// closed), after the calls already running have finished, so that dropping `api` afterwards
 /// ends the application. `Err` only for a failure to set up the socket.
 ///
-/// The hello must arrive within 10 s; after it the socket has no read timeout.
+/// The hello must arrive within 10 s; after it the socket has no read timeout, and a client
+/// that leaves an answer unread for 30 s is disconnected.
 pub fn serve_connection(stream: UnixStream, api: Arc<dyn Api>, workers: usize) -> io::Result<()> {
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     match handshake(&stream) {
@@ -47,8 +51,13 @@ pub fn serve_connection(stream: UnixStream, api: Arc<dyn Api>, workers: usize) -
         }
     }
     stream.set_read_timeout(None)?;
-    let out = stream.try_clone()?;
-    let mut pool = Pool::new(api, out, workers.max(1));
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut pool = Pool::new(
+        api,
+        stream.try_clone()?,
+        stream.try_clone()?,
+        workers.max(1),
+    );
     loop {
         let frame = match read_frame(&mut &stream, MAX_FRAME) {
             Ok(f) => Zeroizing::new(f),
@@ -60,6 +69,7 @@ pub fn serve_connection(stream: UnixStream, api: Arc<dyn Api>, workers: usize) -
                 if !pool.shared.broken.load(Ordering::Acquire) {
                     tracing::warn!("closing daemon connection: {e}");
                 }
+                pool.shared.break_connection();
                 break;
             }
         };
@@ -67,10 +77,13 @@ pub fn serve_connection(stream: UnixStream, api: Arc<dyn Api>, workers: usize) -
             Ok(req) => pool.submit(req),
             Err(e) => {
                 tracing::warn!("closing daemon connection: undecodable request: {e}");
+                pool.shared.break_connection();
                 break;
             }
         }
     }
+    // At a clean end of input the calls already sent still run and are answered (a client
+    // may half-close after its last request); after a fault they are skipped.
     let _ = stream.shutdown(Shutdown::Read);
     pool.finish();
     let _ = stream.shutdown(Shutdown::Both);
@@ -115,6 +128,8 @@ struct Pool {
 struct Shared {
     api: Arc<dyn Api>,
     out: Mutex<UnixStream>,
+    /// The same socket, to shut it down without waiting for a writer.
+    control: UnixStream,
     queue: Mutex<Queue>,
     work: Condvar,
     space: Condvar,
@@ -129,11 +144,12 @@ struct Queue {
 }
 
 impl Pool {
-    fn new(api: Arc<dyn Api>, out: UnixStream, max: usize) -> Pool {
+    fn new(api: Arc<dyn Api>, out: UnixStream, control: UnixStream, max: usize) -> Pool {
         Pool {
             shared: Arc::new(Shared {
                 api,
                 out: Mutex::new(out),
+                control,
                 queue: Mutex::new(Queue {
                     jobs: VecDeque::new(),
                     idle: 0,
@@ -261,9 +277,9 @@ impl Shared {
     /// The client is unreachable: skip the remaining calls and stop the reader.
     fn break_connection(&self) {
         self.broken.store(true, Ordering::Release);
-        let out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = out.shutdown(Shutdown::Both);
-        drop(out);
+        let _ = self.control.shutdown(Shutdown::Both);
+        // The reader may be waiting for room in the queue.
+        let _q = self.lock_queue();
         self.space.notify_all();
     }
 }

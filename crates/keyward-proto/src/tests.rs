@@ -521,6 +521,37 @@ mod connection {
     }
 
     #[test]
+    fn calls_sent_before_a_half_close_are_answered() {
+        let (mut s, done) = serve(Arc::new(Hooked::echo()), 2);
+        hello(&mut s);
+        for id in [5, 6] {
+            send(
+                &mut s,
+                &Request {
+                    id,
+                    call: Call::GetSessionInfo { session: 1 },
+                },
+            );
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let resp: crate::Response = decode(&read_frame(&mut s, MAX_FRAME).unwrap()).unwrap();
+            assert_eq!(
+                resp.answer,
+                Answer::GetSessionInfo {
+                    ret: SessionInfo::sample()
+                }
+            );
+            ids.push(resp.id);
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, [5, 6]);
+        assert!(returned(&done));
+        assert!(closed(&mut s));
+    }
+
+    #[test]
     fn bad_hellos_are_refused() {
         // Not our protocol: closed without a reply.
         let (mut s, done) = serve(Arc::new(Hooked::echo()), 1);
