@@ -65,6 +65,12 @@ pub fn serve_connection(stream: UnixStream, api: Arc<dyn Api>, workers: usize) -
                 tracing::debug!("daemon client closed the connection");
                 break;
             }
+            // A client that exits with answers unread resets the connection: not a fault.
+            Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                tracing::debug!("daemon client went away: {e}");
+                pool.shared.break_connection();
+                break;
+            }
             Err(e) => {
                 if !pool.shared.broken.load(Ordering::Acquire) {
                     tracing::warn!("closing daemon connection: {e}");
