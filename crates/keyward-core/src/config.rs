@@ -10,6 +10,8 @@ use crate::store::{KdfParams, MachineSecretSource};
 
 mod access;
 pub use access::AccessRule;
+mod daemon;
+pub use daemon::{DaemonConfig, NameOrId};
 
 /// Environment variable naming the configuration file.
 pub const CONF_ENV: &str = "KEYWARD_CONF";
@@ -49,17 +51,19 @@ pub struct Config {
     pub fips_only: bool,
     /// The KDF for PIN-derived keys of new tokens and new PINs.
     pub kdf: KdfParams,
-    /// Embedded engine or daemon (see [`Config::daemon_socket`] for the effective choice).
-    pub mode: Mode,
-    /// The daemon's Unix socket.
-    pub socket: PathBuf,
     /// Where the machine secret comes from (`machine_secret = "systemd:<credential>"` or
     /// `"file:<path>"`): tokens created or re-initialised while it is set are bound to it
     /// (docs/storage-format.md). Read when the engine starts.
     pub machine_secret: Option<MachineSecretSource>,
+    /// Embedded engine or daemon (see [`Config::daemon_socket`] for the effective choice).
+    pub mode: Mode,
+    /// The daemon's Unix socket.
+    pub socket: PathBuf,
     /// Daemon mode: who may use, administer or log in without a PIN to which token
     /// (`[[access]]` tables; see docs/daemon.md). Ignored in embedded mode.
     pub access: Vec<AccessRule>,
+    /// The daemon's own settings: its socket's permissions, its user, its limits (`[daemon]`).
+    pub daemon: DaemonConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,10 +76,11 @@ struct File {
     max_pin_len: Option<usize>,
     fips_only: Option<bool>,
     kdf: Option<KdfFile>,
+    machine_secret: Option<String>,
     mode: Option<Mode>,
     socket: Option<PathBuf>,
-    machine_secret: Option<String>,
     access: Option<Vec<access::AccessFile>>,
+    daemon: Option<daemon::DaemonFile>,
 }
 
 #[derive(Deserialize, Default)]
@@ -167,10 +172,6 @@ impl Config {
         if pin_retry_limit == 0 {
             return Err(Code::GeneralError.err("pin_retry_limit must be at least 1"));
         }
-        let machine_secret = f
-            .machine_secret
-            .map(|s| MachineSecretSource::parse(&s, base))
-            .transpose()?;
         let socket = match f.socket {
             Some(p) if p.as_os_str().is_empty() => {
                 return Err(Code::GeneralError.err("socket must not be empty"));
@@ -179,6 +180,10 @@ impl Config {
             Some(p) => p,
             None => PathBuf::from(DEFAULT_SOCKET),
         };
+        let machine_secret = f
+            .machine_secret
+            .map(|s| MachineSecretSource::parse(&s, base))
+            .transpose()?;
         let log_level = f.log_level.unwrap_or_else(|| "warn".to_string());
         if !["off", "error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(Code::GeneralError.err(format!(
@@ -186,10 +191,12 @@ impl Config {
             )));
         }
         let access = access::resolve(f.access.unwrap_or_default())?;
+        let daemon = daemon::resolve(f.daemon.unwrap_or_default())?;
         Ok(Config {
             mode: f.mode.unwrap_or_default(),
             socket,
             access,
+            daemon,
             storage_dir,
             log_level,
             pin_retry_limit,
@@ -291,6 +298,27 @@ mod tests {
     }
 
     #[test]
+    fn mode_and_socket() {
+        let c = Config::from_str("", None).unwrap();
+        assert_eq!(c.mode, Mode::Embedded);
+        assert_eq!(c.socket, PathBuf::from(DEFAULT_SOCKET));
+        let c = Config::from_str(
+            "mode = \"daemon\"\nsocket = \"k.sock\"",
+            Some(Path::new("/etc/keyward")),
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Daemon);
+        assert_eq!(c.socket, PathBuf::from("/etc/keyward/k.sock"));
+        assert!(Config::from_str("mode = \"remote\"", None).is_err());
+        assert!(Config::from_str("socket = \"\"", None).is_err());
+        // The environment variable is read by `daemon_socket`; without it the mode decides.
+        if std::env::var_os(SOCKET_ENV).is_none() {
+            assert_eq!(c.daemon_socket(), Some(PathBuf::from("/etc/keyward/k.sock")));
+            assert_eq!(Config::from_str("", None).unwrap().daemon_socket(), None);
+        }
+    }
+
+    #[test]
     fn machine_secret_sources() {
         assert_eq!(Config::from_str("", None).unwrap().machine_secret, None);
         let c = Config::from_str("machine_secret = \"systemd:keyward-machine\"", None).unwrap();
@@ -310,27 +338,6 @@ mod tests {
         for bad in ["\"\"", "\"tpm:x\"", "\"systemd:a/b\"", "\"file:\"", "1"] {
             let e = Config::from_str(&format!("machine_secret = {bad}"), None).unwrap_err();
             assert_eq!(e.code(), Code::GeneralError, "{bad}");
-        }
-    }
-
-    #[test]
-    fn mode_and_socket() {
-        let c = Config::from_str("", None).unwrap();
-        assert_eq!(c.mode, Mode::Embedded);
-        assert_eq!(c.socket, PathBuf::from(DEFAULT_SOCKET));
-        let c = Config::from_str(
-            "mode = \"daemon\"\nsocket = \"k.sock\"",
-            Some(Path::new("/etc/keyward")),
-        )
-        .unwrap();
-        assert_eq!(c.mode, Mode::Daemon);
-        assert_eq!(c.socket, PathBuf::from("/etc/keyward/k.sock"));
-        assert!(Config::from_str("mode = \"remote\"", None).is_err());
-        assert!(Config::from_str("socket = \"\"", None).is_err());
-        // The environment variable is read by `daemon_socket`; without it the mode decides.
-        if std::env::var_os(SOCKET_ENV).is_none() {
-            assert_eq!(c.daemon_socket(), Some(PathBuf::from("/etc/keyward/k.sock")));
-            assert_eq!(Config::from_str("", None).unwrap().daemon_socket(), None);
         }
     }
 
