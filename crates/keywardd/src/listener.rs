@@ -93,7 +93,9 @@ impl Listener {
         // The process umask (0077, set at start) keeps the new socket owner-only until the
         // mode below is applied, so nobody connects through a wider window.
         let socket = UnixListener::bind(path)?;
-        std::os::unix::fs::chown(path, owner.uid, owner.gid)?;
+        if owner.uid.is_some() || owner.gid.is_some() {
+            std::os::unix::fs::chown(path, owner.uid, owner.gid)?;
+        }
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         let meta = std::fs::symlink_metadata(path)?;
         tracing::debug!(path = %path.display(), mode = format!("{mode:04o}"),
@@ -134,7 +136,9 @@ fn prepare_dir(dir: &Path, owner: Owner) -> io::Result<()> {
         .recursive(true)
         .mode(0o750)
         .create(dir)?;
-    std::os::unix::fs::chown(dir, owner.uid, owner.gid)?;
+    if owner.uid.is_some() || owner.gid.is_some() {
+        std::os::unix::fs::chown(dir, owner.uid, owner.gid)?;
+    }
     // The umask narrowed the mode at creation; the group needs its search bit.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
     tracing::debug!(dir = %dir.display(), "created the socket directory (0750)");
