@@ -40,7 +40,6 @@ const COMMON: &[libc::c_long] = &[
     libc::SYS_statx,
     libc::SYS_fstatfs,
     libc::SYS_statfs,
-    libc::SYS_ioctl,
     libc::SYS_dup,
     libc::SYS_dup3,
     // Token databases and their journals in the storage directory; /proc for peer groups.
@@ -165,6 +164,18 @@ pub fn program() -> Result<Option<BpfProgram>, String> {
         prctl.push(SeccompRule::new(vec![cond]).map_err(|e| e.to_string())?);
     }
     rules.insert(libc::SYS_prctl, prctl);
+    // ioctl only to switch blocking mode and close-on-exec, and isatty(3) (a terminal ioctl
+    // such as TIOCSTI on an inherited terminal could type into it).
+    let mut ioctl = Vec::new();
+    for req in [libc::FIONBIO, libc::FIOCLEX, libc::FIONCLEX, libc::TCGETS] {
+        // c_ulong: u64 here, u32 on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
+        let req = u64::from(req);
+        let cond = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, req)
+            .map_err(|e| e.to_string())?;
+        ioctl.push(SeccompRule::new(vec![cond]).map_err(|e| e.to_string())?);
+    }
+    rules.insert(libc::SYS_ioctl, ioctl);
     // Socket options only at the socket level (the protocol code sets read timeouts).
     let level = u64::try_from(libc::SOL_SOCKET).map_err(|e| e.to_string())?;
     let cond = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, level)
@@ -191,7 +202,7 @@ pub fn confine() -> Result<(), String> {
         Some(p) => {
             seccompiler::apply_filter_all_threads(&p).map_err(|e| e.to_string())?;
             tracing::debug!(
-                calls = COMMON.len() + LEGACY.len() + 2,
+                calls = COMMON.len() + LEGACY.len() + 3,
                 "seccomp allow-list applied (other calls kill the process)"
             );
         }
@@ -228,6 +239,9 @@ mod tests {
             libc::SYS_mount,
             libc::SYS_bpf,
             libc::SYS_kill,
+            libc::SYS_ioctl,
+            libc::SYS_prctl,
+            libc::SYS_setsockopt,
         ] {
             assert!(
                 !COMMON.contains(&n) && !LEGACY.contains(&n),
