@@ -980,3 +980,59 @@ fn a_peer_outside_the_access_rules_is_refused() {
     let out = run_as("65533", "member");
     assert!(out.contains("MEMBER OK"), "{out}");
 }
+
+// ---- socket activation ----------------------------------------------------------------------
+
+#[test]
+fn a_socket_passed_by_systemd_is_served() {
+    let Some(activate) = [
+        "/usr/bin/systemd-socket-activate",
+        "/bin/systemd-socket-activate",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file()) else {
+        println!("skipping: systemd-socket-activate is not installed");
+        return;
+    };
+    let place = Place::new();
+    place.configure("", "");
+    let socket = place.path().join("activated.sock");
+    let log = std::fs::File::create(place.log()).expect("log");
+    // systemd-socket-activate binds the socket, sets LISTEN_FDS/LISTEN_PID and execs keywardd
+    // on the first connection, as keywardd.socket does.
+    let mut child = Command::new(activate)
+        .arg("-l")
+        .arg(&socket)
+        .arg(keywardd())
+        .arg("--config")
+        .arg(place.conf())
+        .arg("--log-level")
+        .arg("debug")
+        .env_remove("KEYWARD_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no socket:\n{}",
+            place.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let api = Remote::connect(&socket).expect("connect through the passed socket");
+    let slot = make_token(&api, "activated");
+    let s = api.open_session(slot, RW).expect("session");
+    assert_eq!(hex::encode(sha256(&api, s, b"abc")), SHA256_ABC);
+    let log = place.log_text();
+    assert!(
+        log.contains("serving the socket passed by systemd"),
+        "{log}"
+    );
+    signal(child.id(), libc::SIGTERM);
+    let st = child.wait().expect("wait");
+    assert!(st.success(), "{st}:\n{}", place.log_text());
+}
