@@ -219,6 +219,9 @@ pub fn env() -> &'static Env {
         if std::env::var_os(STORAGE_ENV).is_none() || !conf_path.exists() {
             std::fs::write(&conf_path, text).expect("write keyward.toml");
         }
+        if daemon_backend() && std::env::var_os("KEYWARD_SOCKET").is_none() {
+            start_daemon(&dir, &conf_path);
+        }
         // SoftHSMv2 reads its own configuration; the same directory serves both.
         let softhsm_dir = dir.join("softhsm");
         std::fs::create_dir_all(&softhsm_dir).expect("create the SoftHSM token directory");
@@ -239,6 +242,91 @@ pub fn env() -> &'static Env {
         }
         Env { dir, conf_path }
     })
+}
+
+/// Whether this test binary runs the suite against `keywardd` (the `daemon_suite` binary):
+/// the same tests, with the module in daemon mode.
+pub fn daemon_backend() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().starts_with("daemon_suite"))
+        })
+        .unwrap_or(false)
+}
+
+/// A built binary of the workspace next to this test executable (`target/<profile>/<name>`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} not found next to {}: cargo build --all-targets",
+                exe.display()
+            )
+        })
+}
+
+/// Start `keywardd` on this process's configuration and point the module (and any child
+/// process of this test, which inherits the environment) at its socket. The daemon runs
+/// until this process ends: a thread that never exits starts it with PR_SET_PDEATHSIG.
+fn start_daemon(dir: &Path, conf: &Path) {
+    use std::os::unix::process::CommandExt;
+    let socket = dir.join("keyward.sock");
+    let log = std::fs::File::create(dir.join("keywardd.log")).expect("daemon log file");
+    let mut cmd = Command::new(workspace_binary("keywardd"));
+    cmd.arg("--config")
+        .arg(conf)
+        .arg("--socket")
+        .arg(&socket)
+        .env("KEYWARD_CONF", conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child = cmd.spawn();
+        let started = child.is_ok();
+        tx.send(child.map(|c| c.id()))
+            .expect("report the daemon's start");
+        if started {
+            // The daemon dies with this thread (PR_SET_PDEATHSIG), so it must outlive the tests.
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    let pid = rx
+        .recv()
+        .expect("daemon start")
+        .unwrap_or_else(|e| panic!("cannot start keywardd: {e}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "keywardd (pid {pid}) did not listen on {} within 20 s; see {}",
+            socket.display(),
+            dir.join("keywardd.log").display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: set once, inside the OnceLock that builds the environment, before the module
+    // is loaded; the suite reads it only through the module.
+    unsafe { std::env::set_var("KEYWARD_SOCKET", &socket) };
 }
 
 /// The directory holding the token databases.
