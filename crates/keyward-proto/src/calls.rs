@@ -158,7 +158,7 @@ macro_rules! calls {
             $(
                 fn $method(&self, $($arg: api_ty!($kind $($ty)?)),*) -> Result<$ret> {
                     let call = Call::$variant { $($arg: to_wire!($kind, $arg)),* };
-                    match self.connection().call(call)? {
+                    match self.current()?.call(call)? {
                         Answer::$variant { ret $(, $io: updated)? } => {
                             $(*$io = updated;)?
                             Ok(ret)

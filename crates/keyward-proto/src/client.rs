@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use keyward_core::{Code, Result};
@@ -185,6 +185,11 @@ impl Connection {
         self.answered.notify_all();
     }
 
+    /// Whether the connection was lost (every call on it fails).
+    pub fn is_dead(&self) -> bool {
+        self.lock_state().dead.is_some()
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -232,23 +237,63 @@ fn handshake(stream: &UnixStream) -> Result<()> {
 
 /// The PKCS#11 API of one application served by the daemon (implements
 /// [`keyward_core::api::Api`] by calls over one [`Connection`]).
+///
+/// When the daemon goes away (restarted, upgraded), the call that finds out fails with
+/// CKR_DEVICE_REMOVED, and the next call connects again: a new application in the daemon,
+/// so the old sessions, handles and logins are gone (CKR_SESSION_HANDLE_INVALID) and the
+/// client works again once it opens new sessions, as after a token was re-inserted.
 pub struct Remote {
-    conn: Connection,
+    conn: RwLock<Arc<Connection>>,
+    /// Where to connect again; `None` for a connection made by the caller.
+    path: Option<PathBuf>,
 }
 
 impl Remote {
     /// Connect to the daemon's socket (see [`Connection::connect`]).
     pub fn connect(path: &Path) -> Result<Remote> {
-        Connection::connect(path).map(Remote::new)
+        let conn = Connection::connect(path)?;
+        Ok(Remote {
+            conn: RwLock::new(Arc::new(conn)),
+            path: Some(path.to_path_buf()),
+        })
     }
 
-    /// Use an established connection.
+    /// Use an established connection (not re-established when lost).
     pub fn new(conn: Connection) -> Remote {
-        Remote { conn }
+        Remote {
+            conn: RwLock::new(Arc::new(conn)),
+            path: None,
+        }
     }
 
-    /// The connection.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// The connection in use.
+    pub fn connection(&self) -> Arc<Connection> {
+        self.conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The connection to call on: the current one, or a new one if it was lost.
+    pub(crate) fn current(&self) -> Result<Arc<Connection>> {
+        let conn = self.connection();
+        let Some(path) = &self.path else {
+            return Ok(conn);
+        };
+        if !conn.is_dead() {
+            return Ok(conn);
+        }
+        let mut slot = self.conn.write().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_dead() {
+            let fresh = Connection::connect(path).map_err(|e| {
+                Code::DeviceRemoved.err(format!("the keyward daemon is gone: {}", e.detail()))
+            })?;
+            tracing::warn!(
+                socket = %path.display(),
+                "connected to the keyward daemon again; the old sessions and logins are gone"
+            );
+            *slot = Arc::new(fresh);
+        }
+        Ok(slot.clone())
     }
 }

@@ -1036,3 +1036,164 @@ fn a_socket_passed_by_systemd_is_served() {
     let st = child.wait().expect("wait");
     assert!(st.success(), "{st}:\n{}", place.log_text());
 }
+
+#[test]
+fn a_restarted_daemon_serves_reconnecting_clients() {
+    let place = Place::new();
+    place.configure("", "");
+    let d = Daemon::start(&place);
+    let api = d.remote();
+    let slot = make_token(&api, "restart");
+    let s = api.open_session(slot, RW).expect("C_OpenSession");
+    api.login(s, CKU_USER, USER_PIN).expect("C_Login");
+    api.create_object(s, data_object("kept"))
+        .expect("C_CreateObject");
+    assert!(d.terminate(Duration::from_secs(15)).success());
+    // The call that finds the daemon gone fails, and so do calls while it is away.
+    let gone = api.session_info(s).expect_err("the daemon is gone");
+    assert_eq!(gone.code(), keyward_core::Code::DeviceRemoved, "{gone}");
+    let away = api.slot_list(true).expect_err("still gone");
+    assert_eq!(away.code(), keyward_core::Code::DeviceRemoved, "{away}");
+
+    let _d2 = Daemon::start(&place);
+    // The same client connects again by itself: its old session is gone, not someone else's.
+    let stale = api.session_info(s).expect_err("the old session is gone");
+    assert_eq!(
+        stale.code(),
+        keyward_core::Code::SessionHandleInvalid,
+        "{stale}"
+    );
+    let slot = slot_of(&api, "restart");
+    let s = api.open_session(slot, RW).expect("a new session");
+    assert_eq!(
+        api.session_info(s).expect("C_GetSessionInfo").state,
+        CKS_RW_PUBLIC_SESSION
+    );
+    api.login(s, CKU_USER, USER_PIN).expect("log in again");
+    assert_eq!(data_labels(&api, s), vec!["kept".to_string()]);
+}
+
+/// Whether this process's readable memory holds `masked[i] ^ mask[i]` anywhere. The bytes
+/// searched for are never assembled in memory (only their masked form is), so the search
+/// does not find its own needle.
+fn own_memory_contains(masked: &[u8], mask: &[u8]) -> bool {
+    use std::io::{Seek, SeekFrom};
+    let first = masked[0] ^ mask[0];
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let mut mem = std::fs::File::open("/proc/self/mem").expect("/proc/self/mem");
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(range), Some(perms)) = (fields.first(), fields.get(1)) else {
+            continue;
+        };
+        let path = fields.get(5).copied().unwrap_or("");
+        if !perms.starts_with('r') || path == "[vvar]" || path == "[vsyscall]" {
+            continue;
+        }
+        let (a, b) = range.split_once('-').expect("range");
+        let (a, b) = (
+            u64::from_str_radix(a, 16).expect("start"),
+            u64::from_str_radix(b, 16).expect("end"),
+        );
+        let Ok(len) = usize::try_from(b - a) else {
+            continue;
+        };
+        if len > 1 << 30 {
+            continue;
+        }
+        let mut buf = vec![0u8; len];
+        if mem.seek(SeekFrom::Start(a)).is_err() || mem.read_exact(&mut buf).is_err() {
+            continue;
+        }
+        let hit = buf.windows(masked.len()).any(|w| {
+            w[0] == first
+                && w.iter()
+                    .zip(masked.iter().zip(mask))
+                    .all(|(x, (m, k))| *x == m ^ k)
+        });
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
+/// The private value of a key generated in daemon mode never enters the client's address
+/// space: it is read back by another process, then searched for in this one's memory.
+#[test]
+fn a_private_value_never_enters_the_client() {
+    if role().as_deref() == Some("reader") {
+        // Another client reads the value (the key is made readable for this purpose only).
+        let api = Remote::connect(&child_socket()).expect("connect");
+        let slot = slot_of(&api, "memscan");
+        let s = api.open_session(slot, RW).expect("C_OpenSession");
+        api.login(s, CKU_USER, USER_PIN).expect("C_Login");
+        api.find_objects_init(s, vec![Attribute::bytes(CKA_LABEL, b"scanned".to_vec())])
+            .expect("C_FindObjectsInit");
+        let h = api.find_objects(s, 1).expect("C_FindObjects")[0];
+        let r = api
+            .get_attribute_value(s, h, &[CKA_VALUE])
+            .expect("CKA_VALUE");
+        let [AttrResult::Value(AttrValue::Bytes(v))] = r.as_slice() else {
+            panic!("CKA_VALUE: {r:?}");
+        };
+        say(&format!("VALUE {}", hex::encode(v.as_slice())));
+        return;
+    }
+    let place = Place::new();
+    place.configure("", "");
+    let d = Daemon::start(&place);
+    let api = d.remote();
+    let slot = make_token(&api, "memscan");
+    let s = api.open_session(slot, RW).expect("C_OpenSession");
+    api.login(s, CKU_USER, USER_PIN).expect("C_Login");
+    let key = api
+        .generate_key(
+            s,
+            &Mechanism::new(CKM_AES_KEY_GEN),
+            vec![
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_SENSITIVE, false),
+                Attribute::bool(CKA_EXTRACTABLE, true),
+                Attribute::bool(CKA_ENCRYPT, true),
+                Attribute::bytes(CKA_LABEL, b"scanned".to_vec()),
+            ],
+        )
+        .expect("C_GenerateKey");
+    // Use it, so the daemon has parsed and cached it.
+    api.encrypt_init(s, &Mechanism::new(CKM_AES_ECB), key)
+        .expect("C_EncryptInit");
+    api.encrypt(s, &[0u8; 16], Some(16)).expect("C_Encrypt");
+    let mut reader = child(
+        "a_private_value_never_enters_the_client",
+        "reader",
+        &d.socket,
+        &[],
+    );
+    let out = BufReader::new(reader.stdout.take().expect("stdout"));
+    let mut lines = out.lines();
+    let line = wait_for_line(&mut lines, "VALUE ");
+    lines.for_each(drop);
+    assert!(reader.wait().expect("reader").success());
+    // Keep the value only masked: decode the hex digit pairs straight into value ^ mask.
+    let hex_value = line.trim_start_matches("VALUE ").trim();
+    assert_eq!(hex_value.len(), 64, "a 32-byte key");
+    let mask: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+    let masked: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex_value[2 * i..2 * i + 2], 16).expect("hex") ^ mask[i])
+        .collect();
+    // The scan works: a secret this process does hold is found ...
+    let held: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(91) ^ 0x3c).collect();
+    let held_masked: Vec<u8> = held.iter().zip(&mask).map(|(h, m)| h ^ m).collect();
+    assert!(
+        own_memory_contains(&held_masked, &mask),
+        "the scan finds bytes this process holds"
+    );
+    drop(held);
+    // ... and the daemon's key is nowhere in this client's memory.
+    assert!(
+        !own_memory_contains(&masked, &mask),
+        "the key generated in daemon mode is in the client's memory"
+    );
+}

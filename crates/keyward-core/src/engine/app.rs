@@ -121,18 +121,35 @@ pub struct Application {
     peer: Option<Peer>,
 }
 
+/// A random starting point for an application's handles: a multiple of 64 below 2^30, so
+/// handles stay positive in a 32-bit CK_ULONG with room for a billion more.
+fn handle_base() -> CK_ULONG {
+    let mut r = [0u8; 4];
+    if keyward_ossl::rand::fill(&mut r).is_err() {
+        return 0;
+    }
+    CK_ULONG::from(u32::from_le_bytes(r) % (1 << 24)) * 64
+}
+
 pub(crate) fn poisoned() -> crate::Error {
     Code::GeneralError.err("internal lock poisoned")
 }
 
 impl Application {
     pub(crate) fn new(shared: Arc<Shared>, peer: Option<Peer>) -> Application {
+        // A daemon client that reconnects gets a new application; handles that start at a
+        // random point make its stale handles fail (CKR_*_HANDLE_INVALID) instead of naming
+        // the new application's sessions and objects.
+        let base = if peer.is_some() { handle_base() } else { 0 };
         Application {
             peer,
             shared,
             sessions: RwLock::new(HandleMap::default()),
-            next_session: Mutex::new(0),
-            handles: RwLock::new(Handles::default()),
+            next_session: Mutex::new(base),
+            handles: RwLock::new(Handles {
+                next: base,
+                ..Handles::default()
+            }),
             logins: RwLock::new(HashMap::new()),
         }
     }
