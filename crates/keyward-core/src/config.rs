@@ -313,7 +313,10 @@ mod tests {
         assert!(Config::from_str("socket = \"\"", None).is_err());
         // The environment variable is read by `daemon_socket`; without it the mode decides.
         if std::env::var_os(SOCKET_ENV).is_none() {
-            assert_eq!(c.daemon_socket(), Some(PathBuf::from("/etc/keyward/k.sock")));
+            assert_eq!(
+                c.daemon_socket(),
+                Some(PathBuf::from("/etc/keyward/k.sock"))
+            );
             assert_eq!(Config::from_str("", None).unwrap().daemon_socket(), None);
         }
     }

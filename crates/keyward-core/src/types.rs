@@ -683,9 +683,7 @@ mod wire_template {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<Attribute>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Attribute>, D::Error> {
         let depth = DEPTH.with(|c| {
             let v = c.get() + 1;
             c.set(v);
