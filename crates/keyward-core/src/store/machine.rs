@@ -27,6 +27,8 @@ pub const CREDENTIALS_ENV: &str = "CREDENTIALS_DIRECTORY";
 const TOKEN_KEY_INFO: &[u8] = b"keyward machine binding v1";
 /// HKDF info of a machine-bound PIN key.
 const BOUND_KEK_INFO: &[u8] = b"keyward machine-bound pin key v1";
+/// HKDF info of the key of the identity wrap (login without a PIN, docs/daemon.md).
+const IDENTITY_KEY_INFO: &[u8] = b"keyward identity login v1";
 
 /// Where the machine secret comes from (configuration `machine_secret`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,6 +190,13 @@ impl MachineKey {
         ikm[32..].copy_from_slice(&self.key[..]);
         hkdf_sha256(&ikm[..], &[], BOUND_KEK_INFO)
     }
+
+    /// The key of the identity wrap: HKDF-SHA256(machine key, salt = token id, info =
+    /// "keyward identity login v1"). The token id changes at every C_InitToken, so a wrap
+    /// made before a re-initialisation never opens afterwards.
+    pub(crate) fn identity_key(&self, token_id: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+        hkdf_sha256(&self.key[..], token_id, IDENTITY_KEY_INFO)
+    }
 }
 
 /// Read a secret file: a regular file (checked on the open descriptor, so a swap after the
@@ -303,6 +312,28 @@ mod tests {
                 .unwrap()[..]
         );
         assert!(!format!("{a:?}{ka:?}").contains("1, 1"));
+    }
+
+    #[test]
+    fn identity_keys_are_separate_from_every_other_key() {
+        let a = MachineSecret::from_bytes(&[1u8; 32]).unwrap();
+        let ka = a.token_key("0011223344556677").unwrap();
+        let id = ka.identity_key(b"token-id-1").unwrap();
+        assert_eq!(&id[..], &ka.identity_key(b"token-id-1").unwrap()[..]);
+        // Another token identity (a re-initialisation) or another token: another key.
+        assert_ne!(&id[..], &ka.identity_key(b"token-id-2").unwrap()[..]);
+        let kb = a.token_key("0011223344556678").unwrap();
+        assert_ne!(&id[..], &kb.identity_key(b"token-id-1").unwrap()[..]);
+        // Not the machine key, and not what HKDF gives under the other info strings.
+        assert_ne!(&id[..], &ka.key()[..]);
+        assert_ne!(
+            &id[..],
+            &hkdf_sha256(&ka.key()[..], b"token-id-1", TOKEN_KEY_INFO).unwrap()[..]
+        );
+        // Independently computed: HKDF-SHA256(ikm = machine key, salt = token id, info).
+        let prk = hmac_sha256(b"token-id-1", &[&ka.key()[..]]).unwrap();
+        let okm = hmac_sha256(&prk[..], &[b"keyward identity login v1", &[1u8]]).unwrap();
+        assert_eq!(&id[..], &okm[..]);
     }
 
     #[test]

@@ -400,3 +400,284 @@ fn systemd_credential_is_read_from_the_credentials_directory() {
     assert_eq!(e.code(), Code::GeneralError);
     assert!(e.detail().contains("\"other\""), "{e}");
 }
+
+// The identity wrap (login without a PIN, docs/daemon.md).
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// (who, failures, kdf, wrapped) of every PIN row, in order.
+fn pin_rows(path: &Path) -> Vec<(i64, i64, Vec<u8>, Vec<u8>)> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT who, failures, kdf, wrapped FROM pin ORDER BY who")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+fn identity_row(path: &Path) -> Option<Vec<u8>> {
+    pin_rows(path).into_iter().find(|r| r.0 == 2).map(|r| r.3)
+}
+
+#[test]
+fn identity_wrap_is_written_used_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let path = populated(dir.path(), "t.db", Some(&a));
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    let r = s.record().unwrap();
+    assert!(r.machine_bound && !r.identity_wrap);
+    assert!(s.identity_login().unwrap().is_none());
+    assert_eq!(
+        user_version(&path),
+        1,
+        "a store without an identity wrap stays at version 1"
+    );
+
+    let mk = s.login(Who::User, USER, &weak()).unwrap();
+    let mk_bytes = *mk.key();
+    assert!(s.set_identity_wrap(&mk).unwrap());
+    assert!(
+        !s.set_identity_wrap(&mk).unwrap(),
+        "a wrap that opens is kept"
+    );
+    assert!(s.record().unwrap().identity_wrap);
+    assert_eq!(user_version(&path), 2);
+    let row = identity_row(&path).unwrap();
+    assert_eq!(row.len(), 32 + seal::OVERHEAD);
+    assert!(!contains(&file_bytes(&path), &mk_bytes), "MK in the file");
+
+    // Another store on the file (another process) opens the master key without a PIN and
+    // reads the private object; nothing is counted or written.
+    drop(s);
+    let before = std::fs::read(&path).unwrap();
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    let id_mk = s.identity_login().unwrap().unwrap();
+    assert_eq!(*id_mk.key(), mk_bytes);
+    assert_eq!(uids(&s, Some(&id_mk)), ["cert", "priv", "pub"]);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "identity login wrote"
+    );
+    // The PINs work as before, and PIN changes leave the wrap valid (MK is unchanged).
+    s.login(Who::So, SO, &weak()).unwrap();
+    s.change_pin(Who::User, &id_mk, b"changed-user-pin", &weak())
+        .unwrap();
+    assert_eq!(*s.identity_login().unwrap().unwrap().key(), mk_bytes);
+
+    assert!(s.remove_identity_wrap().unwrap());
+    assert!(!s.remove_identity_wrap().unwrap());
+    assert!(s.identity_login().unwrap().is_none());
+    assert!(!s.record().unwrap().identity_wrap);
+    assert!(identity_row(&path).is_none());
+    assert!(
+        !contains(&file_bytes(&path), &row),
+        "the old wrap lingers in the files"
+    );
+    s.login(Who::User, b"changed-user-pin", &weak()).unwrap();
+}
+
+#[test]
+fn version_one_stores_open_unchanged_and_migrate_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let path = populated(dir.path(), "t.db", Some(&a));
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    assert_eq!(
+        code(s.login(Who::User, b"wrong", &weak())),
+        Code::PinIncorrect
+    );
+    drop(s);
+    let rows = pin_rows(&path);
+    assert_eq!(rows.len(), 2);
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    let mk = s.login(Who::So, SO, &weak()).unwrap();
+    // A migration that cannot be written leaves version 1 whole.
+    s.set_query_only(true);
+    assert!(s.set_identity_wrap(&mk).is_err());
+    s.set_query_only(false);
+    assert_eq!(user_version(&path), 1);
+    assert_eq!(pin_rows(&path), rows);
+    // The migration keeps every PIN row as it was (wraps and counters), then adds the wrap.
+    assert!(s.set_identity_wrap(&mk).unwrap());
+    assert_eq!(user_version(&path), 2);
+    let after = pin_rows(&path);
+    assert_eq!(after[..2], rows[..]);
+    assert_eq!((after[2].0, after[2].1, after[2].2.len()), (2, 0, 0));
+    assert_eq!(s.record().unwrap().user_failures, 1);
+    let sql: String = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'pin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sql.contains("IN (0, 1, 2)"), "{sql}");
+    drop(s);
+    // Version 2 opens (and passes the schema check); a later version does not.
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    s.login(Who::User, USER, &weak()).unwrap();
+    drop(s);
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 3)
+        .unwrap();
+    assert_eq!(
+        code(TokenStore::open_bound(&path, Some(&a))),
+        Code::TokenNotRecognized
+    );
+}
+
+#[test]
+fn unbound_tokens_never_get_an_identity_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let path = populated(dir.path(), "t.db", None);
+    // Even with a secret configured: the token itself is not bound.
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    let mk = s.login(Who::User, USER, &weak()).unwrap();
+    assert_eq!(code(s.set_identity_wrap(&mk)), Code::GeneralError);
+    assert_eq!(code(s.identity_login()), Code::GeneralError);
+    assert!(identity_row(&path).is_none());
+    assert_eq!(user_version(&path), 1);
+    let r = s.record().unwrap();
+    assert!(!r.machine_bound && !r.identity_wrap);
+}
+
+#[test]
+fn tampered_or_moved_identity_wraps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let path = populated(dir.path(), "t.db", Some(&a));
+    let other = populated(dir.path(), "o.db", Some(&a));
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    let mk = s.login(Who::User, USER, &weak()).unwrap();
+    s.set_identity_wrap(&mk).unwrap();
+    let good = identity_row(&path).unwrap();
+    let set = |p: &Path, sql: &str, v: &[u8]| {
+        Connection::open(p).unwrap().execute(sql, [v]).unwrap();
+    };
+    let mut bad = good.clone();
+    bad[20] ^= 1;
+    set(&path, "UPDATE pin SET wrapped = ?1 WHERE who = 2", &bad);
+    assert_eq!(code(s.identity_login()), Code::DeviceError);
+    set(&path, "UPDATE pin SET wrapped = ?1 WHERE who = 2", &good);
+    set(&path, "UPDATE pin SET kdf = ?1 WHERE who = 2", b"\x01");
+    assert_eq!(code(s.identity_login()), Code::DeviceError);
+    set(&path, "UPDATE pin SET kdf = ?1 WHERE who = 2", b"");
+    assert!(s.identity_login().unwrap().is_some());
+    // Nothing was counted by the refusals.
+    assert_eq!(s.record().unwrap().user_failures, 0);
+    // Setting the wrap again repairs a damaged one.
+    set(&path, "UPDATE pin SET wrapped = ?1 WHERE who = 2", &bad);
+    assert!(s.set_identity_wrap(&mk).unwrap());
+    assert!(s.identity_login().unwrap().is_some());
+
+    // A wrap copied into another token (same machine secret, same serial) opens nothing
+    // there: its key and associated data depend on the token id.
+    let o = TokenStore::open_bound(&other, Some(&a)).unwrap();
+    let omk = o.login(Who::User, USER, &weak()).unwrap();
+    o.set_identity_wrap(&omk).unwrap();
+    set(&other, "UPDATE pin SET wrapped = ?1 WHERE who = 2", &good);
+    assert_eq!(code(o.identity_login()), Code::DeviceError);
+
+    // A user row removed behind the store's back: no login without a PIN either.
+    Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM pin WHERE who = 1", [])
+        .unwrap();
+    assert_eq!(code(s.identity_login()), Code::UserPinNotInitialized);
+}
+
+#[test]
+fn copied_token_with_an_identity_wrap_is_useless_without_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let path = populated(dir.path(), "t.db", Some(&a));
+    {
+        let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+        let mk = s.login(Who::User, USER, &weak()).unwrap();
+        s.set_identity_wrap(&mk).unwrap();
+    }
+    let copy = copy_to(&path, elsewhere.path());
+    assert_eq!(code(TokenStore::open(&copy)), Code::TokenNotRecognized);
+    assert_eq!(
+        code(TokenStore::open_bound(&copy, Some(&secret(2)))),
+        Code::TokenNotRecognized
+    );
+    // Even a reader who bypasses the store and knows the token's row cannot open the wrap
+    // with any key the file gives: neither the public token key nor one derived from another
+    // secret.
+    let wrong = secret(2).token_key(SERIAL).unwrap();
+    let conn = Connection::open(&copy).unwrap();
+    let token_id: Vec<u8> = conn
+        .query_row("SELECT token_id FROM token", [], |r| r.get(0))
+        .unwrap();
+    let row = identity_row(&copy).unwrap();
+    let aad = Aad::new(Purpose::IdentityWrap, &token_id).bytes(BOUND_MARK);
+    assert!(seal::open(&wrong.identity_key(&token_id).unwrap(), &aad, &row).is_err());
+    let right = a.token_key(SERIAL).unwrap();
+    assert!(seal::open(&right.identity_key(&token_id).unwrap(), &aad, &row).is_ok());
+}
+
+#[test]
+fn a_locked_user_pin_blocks_login_without_a_pin_until_the_so_unlocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let path = populated(dir.path(), "t.db", Some(&a));
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    let mk = s.login(Who::User, USER, &weak()).unwrap();
+    s.set_identity_wrap(&mk).unwrap();
+    for _ in 0..4 {
+        assert_eq!(
+            code(s.login(Who::User, b"wrong", &weak())),
+            Code::PinIncorrect
+        );
+    }
+    // One try left: the identity login works and does not reset the counter.
+    assert!(s.identity_login().unwrap().is_some());
+    assert_eq!(s.record().unwrap().user_failures, 4);
+    assert_eq!(code(s.login(Who::User, b"wrong", &weak())), Code::PinLocked);
+    assert_eq!(code(s.identity_login()), Code::PinLocked);
+    assert_eq!(s.record().unwrap().user_failures, 5);
+    // The SO's C_InitPIN unlocks the user, and the wrap (same MK) works again.
+    let so_mk = s.login(Who::So, SO, &weak()).unwrap();
+    s.set_user_pin(&so_mk, b"fresh-user-pin", &weak()).unwrap();
+    assert!(s.identity_login().unwrap().is_some());
+}
+
+#[test]
+fn reinitialising_removes_the_identity_wrap_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let path = populated(dir.path(), "t.db", Some(&a));
+    let s = TokenStore::open_bound(&path, Some(&a)).unwrap();
+    let mk = s.login(Who::User, USER, &weak()).unwrap();
+    s.set_identity_wrap(&mk).unwrap();
+    let old = identity_row(&path).unwrap();
+    s.reinitialize(SO, "again", &weak()).unwrap();
+    assert!(identity_row(&path).is_none());
+    assert!(!s.record().unwrap().identity_wrap);
+    assert!(!contains(&file_bytes(&path), &old));
+    // Restoring the old wrap (from a backup) opens nothing: the token id changed.
+    let so_mk = s.login(Who::So, SO, &weak()).unwrap();
+    s.set_user_pin(&so_mk, USER, &weak()).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO pin (who, failures, kdf, wrapped) VALUES (2, 0, x'', ?1)",
+            [&old],
+        )
+        .unwrap();
+    assert_eq!(code(s.identity_login()), Code::DeviceError);
+}

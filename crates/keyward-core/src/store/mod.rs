@@ -49,6 +49,9 @@ const MAX_UID_LEN: usize = 256;
 /// Appended to the metadata and PIN-wrap associated data of a machine-bound token, so that
 /// the binding itself is authenticated.
 const BOUND_MARK: &[u8] = b"machine-bound/1";
+/// `pin.who` of the identity wrap: the master key under a key derived from the machine key,
+/// for login without a PIN (docs/daemon.md). Only in version-2 stores of bound tokens.
+const IDENTITY_WHO: i64 = 2;
 /// Length of `token.public_key` when it holds the public token key sealed under the machine
 /// key (a bound token); 32 means the key in clear (an unbound token).
 const SEALED_PK_LEN: usize = 32 + seal::OVERHEAD;
@@ -120,6 +123,10 @@ pub struct TokenRecord {
     pub user_failures: u32,
     /// Failed logins after which a PIN is locked.
     pub retry_limit: u32,
+    /// Whether the token is bound to a machine secret.
+    pub machine_bound: bool,
+    /// Whether the token (machine-bound) carries the identity wrap for login without a PIN.
+    pub identity_wrap: bool,
 }
 
 /// One stored object.
@@ -242,6 +249,20 @@ impl Meta {
         } else {
             aad
         }
+    }
+
+    /// The identity wrap exists only for bound tokens, so the mark is always there.
+    fn identity_aad(&self) -> Aad {
+        Aad::new(Purpose::IdentityWrap, &self.token_id).bytes(BOUND_MARK)
+    }
+
+    /// The identity key of this token identity; an unbound token has none.
+    fn identity_key(&self, machine: Option<&MachineKey>) -> Result<Zeroizing<[u8; 32]>> {
+        if !self.bound {
+            return Err(Code::GeneralError
+                .err("only a machine-bound token can be opened without a PIN (identity wrap)"));
+        }
+        machine.ok_or_else(not_here)?.identity_key(&self.token_id)
     }
 
     fn object_aad(&self, uid: &str, generation: u64) -> Aad {
@@ -646,6 +667,9 @@ fn attempt_failed(who: Who, failures: u32, limit: u32) -> Error {
     }
 }
 
+/// A `pin` row as read: failures, KDF block, wrapped master key.
+type PinRow = (i64, Vec<u8>, Vec<u8>);
+
 /// What a successful login learned.
 struct LoginOutcome {
     mk: MasterKey,
@@ -814,6 +838,7 @@ impl TokenStore {
         let meta = read_meta(&tx, self.machine.as_ref())?;
         let mut so_failures = None;
         let mut user_failures = None;
+        let mut identity_wrap = false;
         {
             let mut stmt = tx.prepare("SELECT who, failures FROM pin")?;
             let mut rows = stmt.query([])?;
@@ -821,7 +846,9 @@ impl TokenStore {
                 let failures = to_u32(r.get(1)?, "failure count")?;
                 match r.get::<_, i64>(0)? {
                     0 => so_failures = Some(failures),
-                    _ => user_failures = Some(failures),
+                    1 => user_failures = Some(failures),
+                    IDENTITY_WHO => identity_wrap = true,
+                    _ => return Err(Code::DeviceError.err("token store has an unknown PIN row")),
                 }
             }
         }
@@ -836,6 +863,8 @@ impl TokenStore {
             so_failures,
             user_failures: user_failures.unwrap_or(0),
             retry_limit: meta.retry_limit,
+            machine_bound: meta.bound,
+            identity_wrap: identity_wrap && meta.bound,
         })
     }
 
@@ -1069,6 +1098,124 @@ impl TokenStore {
         tx.commit()?;
         sqlite::checkpoint_truncate(&g.conn);
         Ok(())
+    }
+
+    /// Give a machine-bound token the identity wrap: `mk` (which must be this token's) sealed
+    /// under the identity key derived from the machine key, so that
+    /// [`TokenStore::identity_login`] opens it without a PIN. A wrap that already opens to
+    /// `mk` is kept (`Ok(false)`); otherwise it is written (`Ok(true)`), moving a version-1
+    /// store to version 2 in the same transaction. An unbound token never gets one
+    /// (CKR_GENERAL_ERROR).
+    pub fn set_identity_wrap(&self, mk: &MasterKey) -> Result<bool> {
+        let mut g = self.lock()?;
+        let tx = g
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let meta = read_meta(&tx, self.machine.as_ref())?;
+        let key = meta.identity_key(self.machine.as_ref())?;
+        meta.check_mk(mk)?;
+        let aad = meta.identity_aad();
+        let current: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT wrapped FROM pin WHERE who = ?1",
+                [IDENTITY_WHO],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(current) = current {
+            match seal::open(&key, &aad, &current) {
+                Ok(plain) if plain[..] == mk.key()[..] => return Ok(false),
+                _ => tracing::warn!(path = %self.path.display(),
+                    "the identity wrap did not open; replacing it"),
+            }
+        }
+        let wrapped = seal::seal(&key, &aad, mk.key())?;
+        sqlite::upgrade_for_identity(&tx)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO pin (who, failures, kdf, wrapped) VALUES (?1, 0, x'', ?2)",
+            params![IDENTITY_WHO, wrapped],
+        )?;
+        tx.commit()?;
+        sqlite::checkpoint_truncate(&g.conn);
+        tracing::info!(path = %self.path.display(), "identity wrap written (login without a PIN)");
+        Ok(true)
+    }
+
+    /// Remove the identity wrap; `Ok(false)` when there is none (then nothing is written).
+    /// The WAL is truncated so the old wrap does not linger in it.
+    pub fn remove_identity_wrap(&self) -> Result<bool> {
+        let mut g = self.lock()?;
+        let present = g
+            .conn
+            .query_row("SELECT 1 FROM pin WHERE who = ?1", [IDENTITY_WHO], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if !present {
+            return Ok(false);
+        }
+        let tx = g
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute("DELETE FROM pin WHERE who = ?1", [IDENTITY_WHO])?;
+        tx.commit()?;
+        sqlite::checkpoint_truncate(&g.conn);
+        if n > 0 {
+            tracing::info!(path = %self.path.display(), "identity wrap removed");
+        }
+        Ok(n > 0)
+    }
+
+    /// Login as the user without a PIN: open the master key from the identity wrap.
+    /// `Ok(None)` when the token has no identity wrap. Nothing is counted or written: the
+    /// caller has already established the peer's right. The user PIN must be set
+    /// (CKR_USER_PIN_NOT_INITIALIZED) and not locked (CKR_PIN_LOCKED: a locked user stays
+    /// locked for everyone until the SO's C_InitPIN). A wrap that does not open is
+    /// CKR_DEVICE_ERROR (the store was modified); an unbound token is CKR_GENERAL_ERROR.
+    pub fn identity_login(&self) -> Result<Option<MasterKey>> {
+        let (meta, user, wrap) = {
+            let mut g = self.lock()?;
+            let tx = g.conn.transaction()?;
+            let meta = read_meta(&tx, self.machine.as_ref())?;
+            let row = |who: i64| -> Result<Option<PinRow>> {
+                Ok(tx
+                    .query_row(
+                        "SELECT failures, kdf, wrapped FROM pin WHERE who = ?1",
+                        [who],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?)
+            };
+            let user = row(Who::User.code())?;
+            let wrap = row(IDENTITY_WHO)?;
+            tx.finish()?;
+            (meta, user, wrap)
+        };
+        let key = meta.identity_key(self.machine.as_ref())?;
+        let Some((failures, _, _)) = user else {
+            return Err(Code::UserPinNotInitialized.err("no user PIN is set"));
+        };
+        if to_u32(failures, "failure count")? >= meta.retry_limit {
+            return Err(Code::PinLocked.err(
+                "the user PIN is locked; login without a PIN waits for the SO's C_InitPIN too",
+            ));
+        }
+        let Some((_, kdf, wrapped)) = wrap else {
+            return Ok(None);
+        };
+        let tampered = || {
+            tracing::error!(path = %self.path.display(),
+                "the identity wrap failed authentication: the store was modified");
+            Code::DeviceError.err("the identity wrap failed authentication")
+        };
+        if !kdf.is_empty() {
+            return Err(tampered());
+        }
+        let plain = seal::open(&key, &meta.identity_aad(), &wrapped).map_err(|_| tampered())?;
+        let mk = MasterKey::from_bytes(&plain)?;
+        meta.check_mk(&mk)?;
+        Ok(Some(mk))
     }
 
     /// Store a new object under `uid`; returns its generation. CKR_USER_NOT_LOGGED_IN if it

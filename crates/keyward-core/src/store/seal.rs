@@ -29,6 +29,9 @@ pub(crate) enum Purpose {
     MkCheck,
     /// The public token key of a machine-bound token, sealed under its machine key.
     MachinePk,
+    /// The master key wrapped under the identity key (login without a PIN), derived from
+    /// the machine key.
+    IdentityWrap,
 }
 
 impl Purpose {
@@ -41,6 +44,7 @@ impl Purpose {
             Purpose::Meta => b"keyward-store/1/meta",
             Purpose::MkCheck => b"keyward-store/1/mk-check",
             Purpose::MachinePk => b"keyward-store/1/machine-pk",
+            Purpose::IdentityWrap => b"keyward-store/1/identity-wrap",
         }
     }
 }

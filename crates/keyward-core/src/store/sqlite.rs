@@ -14,8 +14,12 @@ use crate::error::{Code, Result};
 
 /// `PRAGMA application_id` of a Keyward token store ("KWS1").
 pub(crate) const APPLICATION_ID: i32 = 0x4B57_5331;
-/// `PRAGMA user_version`: the schema version.
+/// `PRAGMA user_version` of a new store: the schema version.
 pub(crate) const SCHEMA_VERSION: i32 = 1;
+/// `PRAGMA user_version` of a store whose `pin` table also accepts the identity wrap
+/// (`who = 2`). A store moves to it when it first gets an identity wrap; all others stay at
+/// version 1, which older Keyward releases still open.
+pub(crate) const IDENTITY_SCHEMA_VERSION: i32 = 2;
 /// How long a call waits for another process's write transaction before giving up.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,6 +49,19 @@ CREATE TABLE object (
     record     BLOB    NOT NULL,
     tag        BLOB
 );
+";
+
+/// The version-2 `pin` table: as in version 1, with `who = 2` for the identity wrap.
+const PIN_TABLE_V2: &str = "
+CREATE TABLE pin_v2 (
+    who      INTEGER PRIMARY KEY CHECK (who IN (0, 1, 2)),
+    failures INTEGER NOT NULL CHECK (failures >= 0),
+    kdf      BLOB    NOT NULL,
+    wrapped  BLOB    NOT NULL
+);
+INSERT INTO pin_v2 (who, failures, kdf, wrapped) SELECT who, failures, kdf, wrapped FROM pin;
+DROP TABLE pin;
+ALTER TABLE pin_v2 RENAME TO pin;
 ";
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> crate::error::Error {
@@ -200,6 +217,24 @@ pub(crate) fn create_schema(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Move a version-1 store to version 2 (nothing to do if it is there already). Runs inside
+/// the caller's write transaction, so a crash leaves either version whole: the `pin` table
+/// is rebuilt with its new constraint (rows copied, the old table dropped, which
+/// `secure_delete` overwrites) and `user_version` is part of the same commit.
+pub(crate) fn upgrade_for_identity(conn: &Connection) -> Result<()> {
+    let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        IDENTITY_SCHEMA_VERSION => Ok(()),
+        SCHEMA_VERSION => {
+            conn.execute_batch(PIN_TABLE_V2)?;
+            conn.pragma_update(None, "user_version", IDENTITY_SCHEMA_VERSION)?;
+            tracing::info!("token store schema upgraded to version 2 (identity wrap)");
+            Ok(())
+        }
+        v => Err(Code::TokenNotRecognized.err(format!("unsupported store schema version {v}"))),
+    }
+}
+
 /// Checks made on every open; every failure is fatal for this token (fail closed).
 pub(crate) fn check_database(conn: &Connection, path: &Path) -> Result<()> {
     let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
@@ -208,7 +243,7 @@ pub(crate) fn check_database(conn: &Connection, path: &Path) -> Result<()> {
             .err(format!("{} is not a Keyward token store", path.display())));
     }
     let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version != SCHEMA_VERSION {
+    if version != SCHEMA_VERSION && version != IDENTITY_SCHEMA_VERSION {
         return Err(Code::TokenNotRecognized.err(format!(
             "{}: unsupported store schema version {version}",
             path.display()

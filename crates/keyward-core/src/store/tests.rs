@@ -164,6 +164,8 @@ fn create_sets_modes_pragmas_and_record() {
             so_failures: 0,
             user_failures: 0,
             retry_limit: 10,
+            machine_bound: false,
+            identity_wrap: false,
         }
     );
     // Nothing left under the temporary name, and no second token over the first.
