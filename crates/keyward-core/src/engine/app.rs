@@ -341,6 +341,14 @@ impl Application {
         if r.user_pin_initialized {
             info.flags |= CKF_USER_PIN_INITIALIZED;
         }
+        // A client that may log in without a PIN is told so the way PKCS#11 applications
+        // understand (pkcs11-tool, p11-kit then call C_Login with no PIN).
+        if r.identity_wrap
+            && let Some(p) = self.peer()
+            && crate::engine::peer::rights(c, p, &info.label).pinless
+        {
+            info.flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
+        }
         info.flags |= counter_flags(
             r.user_failures,
             r.retry_limit,
@@ -435,6 +443,14 @@ impl Application {
                         .err("no operation waits for a context-specific login"));
                 }
             }
+            if pin.is_empty() && self.rights_to(&token)?.pinless {
+                // The key asks for the user PIN at every use; an identity is no PIN. Not
+                // counted, so a client that logged in without a PIN cannot lock the PIN.
+                return Err(Code::PinIncorrect.err(
+                    "a key that needs a context-specific login needs the user PIN, also after \
+                     a login without a PIN",
+                ));
+            }
             match token.store.login(Who::User, pin, &cfg_kdf) {
                 Ok(_) => {
                     s.lock().map_err(|_| poisoned())?.authorise_context();
@@ -483,10 +499,23 @@ impl Application {
                     }
                 }
             }
-            if who == Who::User && pin.is_empty() && rights.pinless {
-                return Err(self.no_identity_login(&token));
-            }
-            let mk = Arc::new(token.store.login(who, pin, &cfg_kdf)?);
+            // Login without a PIN (docs/daemon.md): only a peer with the PIN-less right, only
+            // an empty PIN, only a machine-bound token; anything else is a PIN login.
+            let by_identity = if who == Who::User && pin.is_empty() && rights.pinless {
+                self.identity_login(&token)?
+            } else {
+                None
+            };
+            let mk = match by_identity {
+                Some(mk) => Arc::new(mk),
+                None => {
+                    let mk = Arc::new(token.store.login(who, pin, &cfg_kdf)?);
+                    if who == Who::User {
+                        self.sync_identity_wrap(&token, &mk);
+                    }
+                    mk
+                }
+            };
             if who == Who::User {
                 token.user_login(mk.clone())?;
             }
@@ -589,7 +618,11 @@ impl Api for Application {
             _ => return Err(Code::UserNotLoggedIn.err("C_InitPIN needs a R/W SO session")),
         };
         self.check_pin_len(pin)?;
-        token.store.set_user_pin(&mk, pin, &self.shared.config.kdf)
+        token
+            .store
+            .set_user_pin(&mk, pin, &self.shared.config.kdf)?;
+        self.sync_identity_wrap(&token, &mk);
+        Ok(())
     }
 
     fn set_pin(&self, session: SessionHandle, old_pin: &[u8], new_pin: &[u8]) -> Result<()> {
@@ -605,7 +638,9 @@ impl Api for Application {
         self.check_pin_len(new_pin)?;
         let kdf = &self.shared.config.kdf;
         let mk = token.store.login(who, old_pin, kdf)?;
-        token.store.change_pin(who, &mk, new_pin, kdf)
+        token.store.change_pin(who, &mk, new_pin, kdf)?;
+        self.sync_identity_wrap(&token, &mk);
+        Ok(())
     }
 
     fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<SessionHandle> {

@@ -120,6 +120,16 @@ pub(crate) fn rights(config: &Config, peer: &Peer, label: &str) -> Rights {
     Rights { user, so, pinless }
 }
 
+/// Whether the `[[access]]` table of `label` names anyone in `login_without_pin`: then the
+/// token should carry the identity wrap (if it is machine-bound), else it should not.
+pub(crate) fn names_pinless(config: &Config, label: &str) -> bool {
+    config
+        .access
+        .iter()
+        .find(|r| r.token == label)
+        .is_some_and(|r| !r.pinless_users.is_empty() || !r.pinless_groups.is_empty())
+}
+
 /// Whether `peer` may connect at all: it is an administrator or some `[[access]]` rule
 /// names it (as user, group member or SO).
 pub(crate) fn admits(config: &Config, peer: &Peer) -> bool {
@@ -193,25 +203,68 @@ impl Application {
         ))
     }
 
-    /// C_Login(CKU_USER) with an empty PIN from a peer that `login_without_pin` names.
-    /// Opening the master key without a PIN needs the identity wrap of docs/daemon.md, which
-    /// tokens do not carry yet: the login is refused. The attempt is not counted (an empty
-    /// PIN can never be a token's PIN, so this tells nothing), so such a client retrying
-    /// cannot lock the user PIN for everyone else.
-    pub(crate) fn no_identity_login(&self, token: &Token) -> Error {
-        let label = token.store.record().map(|r| r.label).unwrap_or_default();
-        if let Some(p) = self.peer() {
-            tracing::warn!(
-                uid = p.uid,
-                pid = p.pid,
-                token = %label,
-                "login without a PIN refused: this token has no identity wrap; the client must give the user PIN"
-            );
+    /// C_Login(CKU_USER) with an empty PIN from a peer with the PIN-less right: open the
+    /// master key from the token's identity wrap (docs/daemon.md). `Ok(None)` when the token
+    /// is not machine-bound: it can never be opened without a PIN, and the empty PIN then
+    /// takes the PIN path (a wrong PIN, counted). A bound token without the wrap refuses the
+    /// login without counting it (an empty PIN is never a token's PIN, so it tells nothing),
+    /// so such a client retrying cannot lock the user PIN for everyone else. A locked user
+    /// PIN stays locked for this login too (CKR_PIN_LOCKED, until the SO's C_InitPIN).
+    pub(crate) fn identity_login(&self, token: &Token) -> Result<Option<crate::store::MasterKey>> {
+        let r = token.store.record()?;
+        let (uid, pid) = self.peer().map(|p| (p.uid, p.pid)).unwrap_or_default();
+        if !r.machine_bound {
+            tracing::warn!(uid, pid, token = %r.label,
+                "login without a PIN: the token is not machine-bound, so only its user PIN opens it; the empty PIN counts as a wrong PIN");
+            return Ok(None);
         }
-        Code::PinIncorrect.err(format!(
-            "token {label:?} cannot be opened without its user PIN (no identity wrap; see \
-             docs/daemon.md)"
-        ))
+        match token.store.identity_login() {
+            Ok(Some(mk)) => {
+                tracing::info!(uid, pid, token = %r.label, "logged in as the user without a PIN");
+                Ok(Some(mk))
+            }
+            Ok(None) => {
+                tracing::warn!(uid, pid, token = %r.label,
+                    "login without a PIN refused: the token has no identity wrap yet (a user PIN login through the daemon writes it)");
+                Err(Code::PinIncorrect.err(format!(
+                    "token {:?} cannot be opened without its user PIN yet (no identity \
+                     wrap: log in once with the user PIN through the daemon)",
+                    r.label
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(uid, pid, token = %r.label, error = %e, "login without a PIN refused");
+                Err(e)
+            }
+        }
+    }
+
+    /// After a PIN proved the right to `mk` (C_InitPIN, C_SetPIN, a user PIN login) in
+    /// daemon mode: give a machine-bound token the identity wrap while its `[[access]]`
+    /// table names anyone in `login_without_pin`, and remove the wrap once it names no one.
+    /// In embedded mode the tables are ignored and the wrap is left as it is (it wraps the
+    /// same master key, which PIN changes keep). A failure is logged: the PIN operation
+    /// itself has succeeded.
+    pub(crate) fn sync_identity_wrap(&self, token: &Token, mk: &crate::store::MasterKey) {
+        if self.peer().is_none() {
+            return;
+        }
+        let done = token.store.record().and_then(|r| {
+            if names_pinless(&self.shared.config, &r.label) {
+                if r.machine_bound {
+                    token.store.set_identity_wrap(mk)?;
+                }
+                Ok(())
+            } else if r.identity_wrap {
+                token.store.remove_identity_wrap().map(drop)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = done {
+            tracing::error!(error = %e,
+                "cannot update the identity wrap (login without a PIN) after a PIN operation");
+        }
     }
 }
 
@@ -514,16 +567,28 @@ mod tests {
         }
 
         #[test]
-        fn an_empty_pin_never_logs_in_and_counts_unless_the_peer_is_pinless() {
+        fn an_unbound_token_never_logs_in_without_a_pin() {
             let (_d, engine, app_slot, _other) = fixture();
-            // Allowed to use the token and named by login_without_pin.
+            // Allowed to use the token and named by login_without_pin, but the token is not
+            // machine-bound: the empty PIN is a wrong PIN, counted as for everyone.
             let pinless = engine.application_for(Some(peer(5003, 100, &[6001])));
             let s = pinless.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
             assert_eq!(code(pinless.login(s, CKU_USER, b"")), Code::PinIncorrect);
-            assert_eq!(failures(&engine, app_slot), (0, 0));
+            assert_eq!(failures(&engine, app_slot), (0, 1));
             assert!(pinless.who(app_slot).unwrap().is_none());
-            // The PIN still works for it.
+            // The PIN works, resets the count, and writes no identity wrap.
             pinless.login(s, CKU_USER, USER).unwrap();
+            assert_eq!(failures(&engine, app_slot), (0, 0));
+            let r = engine
+                .shared
+                .token(app_slot)
+                .unwrap()
+                .store
+                .record()
+                .unwrap();
+            assert!(!r.machine_bound && !r.identity_wrap);
+            let flags = pinless.token_info(app_slot).unwrap().flags;
+            assert_eq!(flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
             // Any other peer's empty PIN is a wrong PIN, counted as before.
             let plain = engine.application_for(Some(peer(5001, 100, &[])));
             let s = plain.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
@@ -534,6 +599,237 @@ mod tests {
             let s = embedded.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
             assert_eq!(code(embedded.login(s, CKU_USER, b"")), Code::PinIncorrect);
             assert_eq!(failures(&engine, app_slot), (0, 2));
+        }
+
+        /// Like [`fixture`], with a machine secret configured (so both tokens are bound)
+        /// and `rule` as the access table of "app".
+        fn bound_fixture(rule: &str) -> (tempfile::TempDir, Engine, CK_SLOT_ID, CK_SLOT_ID) {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let key = dir.path().join("machine.key");
+            std::fs::write(&key, [0x6bu8; 32]).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let engine = Engine::new(bound_config(&dir, rule)).unwrap();
+            let app = engine.application();
+            let mut slots = Vec::new();
+            for name in ["app", "other"] {
+                let free = *app.slot_list(true).unwrap().last().unwrap();
+                app.init_token(free, SO, &label(name)).unwrap();
+                let s = app.open_session(free, RW).unwrap();
+                app.login(s, CKU_SO, SO).unwrap();
+                app.init_pin(s, USER).unwrap();
+                app.close_session(s).unwrap();
+                slots.push(free);
+            }
+            (dir, engine, slots[0], slots[1])
+        }
+
+        fn bound_config(dir: &tempfile::TempDir, rule: &str) -> Config {
+            let text = format!(
+                "storage_dir = {:?}\nmachine_secret = \"file:{}\"\npin_retry_limit = 3\n\
+                 [kdf]\nmemory_kib = 256\niterations = 1\n{rule}",
+                dir.path().join("tokens").to_str().unwrap(),
+                dir.path().join("machine.key").to_str().unwrap(),
+            );
+            Config::from_str(&text, None).unwrap()
+        }
+
+        fn has_wrap(engine: &Engine, slot: CK_SLOT_ID) -> bool {
+            let r = engine.shared.token(slot).unwrap().store.record().unwrap();
+            assert!(r.machine_bound);
+            r.identity_wrap
+        }
+
+        fn protected(app: &crate::engine::Application, slot: CK_SLOT_ID) -> bool {
+            app.token_info(slot).unwrap().flags & CKF_PROTECTED_AUTHENTICATION_PATH != 0
+        }
+
+        fn private_data() -> Vec<crate::types::Attribute> {
+            use crate::types::Attribute;
+            vec![
+                Attribute::ulong(CKA_CLASS, CKO_DATA),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_PRIVATE, true),
+                Attribute::bytes(CKA_LABEL, b"secret-data".to_vec()),
+                Attribute::bytes(CKA_VALUE, b"only for the user".to_vec()),
+            ]
+        }
+
+        #[test]
+        fn a_listed_peer_logs_in_without_a_pin_on_a_bound_token() {
+            let (_d, engine, app_slot, other) = bound_fixture(super::RULE);
+            // C_InitPIN in embedded mode leaves the identity wrap alone: none yet.
+            assert!(!has_wrap(&engine, app_slot));
+            let pinless = engine.application_for(Some(peer(5003, 100, &[6001])));
+            assert!(!protected(&pinless, app_slot));
+            let s = pinless.open_session(app_slot, RW).unwrap();
+            // No wrap yet: refused, not counted.
+            assert_eq!(code(pinless.login(s, CKU_USER, b"")), Code::PinIncorrect);
+            assert_eq!(failures(&engine, app_slot), (0, 0));
+            // A user PIN login through the daemon writes it.
+            pinless.login(s, CKU_USER, USER).unwrap();
+            assert!(has_wrap(&engine, app_slot));
+            pinless.create_object(s, private_data()).unwrap();
+            pinless.logout(s).unwrap();
+            assert!(protected(&pinless, app_slot));
+
+            // Another connection of the same identity: in without a PIN, as the user.
+            let again = engine.application_for(Some(peer(5003, 100, &[6001])));
+            let s = again.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
+            again.login(s, CKU_USER, b"").unwrap();
+            assert_eq!(again.session_info(s).unwrap().state, CKS_RO_USER_FUNCTIONS);
+            assert_eq!(
+                code(again.login(s, CKU_USER, b"")),
+                Code::UserAlreadyLoggedIn
+            );
+            again
+                .find_objects_init(
+                    s,
+                    vec![crate::types::Attribute::bytes(
+                        CKA_LABEL,
+                        b"secret-data".to_vec(),
+                    )],
+                )
+                .unwrap();
+            assert_eq!(again.find_objects(s, 10).unwrap().len(), 1);
+            again.find_objects_final(s).unwrap();
+            assert_eq!(failures(&engine, app_slot), (0, 0));
+            again.logout(s).unwrap();
+            assert_eq!(again.session_info(s).unwrap().state, CKS_RO_PUBLIC_SESSION);
+
+            // Not for the SO role, and no other peer's empty PIN: counted as before.
+            let plain = engine.application_for(Some(peer(5001, 100, &[])));
+            assert!(!protected(&plain, app_slot));
+            let s = plain.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
+            assert_eq!(code(plain.login(s, CKU_USER, b"")), Code::PinIncorrect);
+            assert_eq!(failures(&engine, app_slot), (0, 1));
+            let embedded = engine.application();
+            assert!(!protected(&embedded, app_slot));
+            let s = embedded.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
+            assert_eq!(code(embedded.login(s, CKU_USER, b"")), Code::PinIncorrect);
+            assert_eq!(failures(&engine, app_slot), (0, 2));
+            // A token whose table names no one never gets the wrap, whoever logs in.
+            let root = engine.application_for(Some(peer(0, 0, &[])));
+            let s = root.open_session(other, RW).unwrap();
+            root.login(s, CKU_USER, USER).unwrap();
+            root.set_pin(s, USER, b"other-user-pin").unwrap();
+            assert!(!has_wrap(&engine, other));
+            root.logout(s).unwrap();
+            assert_eq!(code(root.login(s, CKU_USER, b"")), Code::PinIncorrect);
+            assert_eq!(failures(&engine, other), (0, 1));
+        }
+
+        #[test]
+        fn a_context_specific_login_still_needs_the_pin() {
+            use crate::types::{Attribute, Mechanism};
+            let (_d, engine, app_slot, _other) = bound_fixture(super::RULE);
+            let pinless = engine.application_for(Some(peer(5003, 100, &[6001])));
+            let s = pinless.open_session(app_slot, RW).unwrap();
+            pinless.login(s, CKU_USER, USER).unwrap();
+            pinless.logout(s).unwrap();
+            pinless.login(s, CKU_USER, b"").unwrap();
+            let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+            let (_public, private) = pinless
+                .generate_key_pair(
+                    s,
+                    &Mechanism::new(CKM_EC_KEY_PAIR_GEN),
+                    vec![Attribute::bytes(CKA_EC_PARAMS, p256)],
+                    vec![
+                        Attribute::bool(CKA_SIGN, true),
+                        Attribute::bool(CKA_ALWAYS_AUTHENTICATE, true),
+                    ],
+                )
+                .unwrap();
+            pinless
+                .sign_init(s, &Mechanism::new(CKM_ECDSA), private)
+                .unwrap();
+            // Refused without counting: a client that logged in without a PIN cannot lock
+            // the PIN by answering a context-specific prompt with nothing.
+            assert_eq!(
+                code(pinless.login(s, CKU_CONTEXT_SPECIFIC, b"")),
+                Code::PinIncorrect
+            );
+            assert_eq!(failures(&engine, app_slot), (0, 0));
+            pinless.login(s, CKU_CONTEXT_SPECIFIC, USER).unwrap();
+            let sig = pinless.sign(s, &[7u8; 32], Some(128)).unwrap();
+            assert!(matches!(sig, crate::types::Output::Data(d) if d.len() == 64));
+        }
+
+        #[test]
+        fn a_locked_user_pin_blocks_login_without_a_pin_until_the_so_unlocks() {
+            let (_d, engine, app_slot, _other) = bound_fixture(super::RULE);
+            let pinless = engine.application_for(Some(peer(5003, 100, &[6001])));
+            let s = pinless.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
+            pinless.login(s, CKU_USER, USER).unwrap();
+            pinless.logout(s).unwrap();
+            let plain = engine.application_for(Some(peer(5001, 100, &[])));
+            let ps = plain.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
+            for _ in 0..2 {
+                assert_eq!(
+                    code(plain.login(ps, CKU_USER, b"bad-pin")),
+                    Code::PinIncorrect
+                );
+            }
+            // Not locked yet: the identity login works and does not reset the count.
+            pinless.login(s, CKU_USER, b"").unwrap();
+            pinless.logout(s).unwrap();
+            assert_eq!(failures(&engine, app_slot), (0, 2));
+            assert_eq!(code(plain.login(ps, CKU_USER, b"bad-pin")), Code::PinLocked);
+            assert_eq!(code(pinless.login(s, CKU_USER, b"")), Code::PinLocked);
+            assert_eq!(failures(&engine, app_slot), (0, 3));
+            // The SO (through the daemon) unlocks with C_InitPIN; the wrap is kept.
+            let so = engine.application_for(Some(peer(5002, 100, &[])));
+            let ss = so.open_session(app_slot, RW).unwrap();
+            so.login(ss, CKU_SO, SO).unwrap();
+            so.init_pin(ss, b"new-user-pin").unwrap();
+            assert!(has_wrap(&engine, app_slot));
+            pinless.login(s, CKU_USER, b"").unwrap();
+        }
+
+        #[test]
+        fn the_identity_wrap_follows_the_configuration() {
+            let (dir, engine, app_slot, _other) = bound_fixture(super::RULE);
+            let so = engine.application_for(Some(peer(5002, 100, &[])));
+            let ss = so.open_session(app_slot, RW).unwrap();
+            so.login(ss, CKU_SO, SO).unwrap();
+            // The SO's C_InitPIN through the daemon writes it.
+            so.init_pin(ss, USER).unwrap();
+            assert!(has_wrap(&engine, app_slot));
+            so.close_session(ss).unwrap();
+
+            // The daemon restarted with login_without_pin taken out of the table.
+            drop(so);
+            let plain_rule = "[[access]]\ntoken = \"app\"\nusers = [5001, 5003]\n\
+                              so_users = [5002]\n";
+            let engine = Engine::new(bound_config(&dir, plain_rule)).unwrap();
+            assert!(has_wrap(&engine, app_slot));
+            // The right is gone at once, whatever the wrap: an empty PIN is a wrong PIN.
+            let former = engine.application_for(Some(peer(5003, 100, &[6001])));
+            assert!(!protected(&former, app_slot));
+            let s = former.open_session(app_slot, RW).unwrap();
+            assert_eq!(code(former.login(s, CKU_USER, b"")), Code::PinIncorrect);
+            assert_eq!(failures(&engine, app_slot), (0, 1));
+            // The next user PIN operation removes the wrap.
+            former.login(s, CKU_USER, USER).unwrap();
+            assert!(!has_wrap(&engine, app_slot));
+            former.close_session(s).unwrap();
+
+            // Named again: C_SetPIN by the user writes it, C_InitToken removes it.
+            let engine = Engine::new(bound_config(&dir, super::RULE)).unwrap();
+            let user = engine.application_for(Some(peer(5001, 100, &[6001])));
+            let s = user.open_session(app_slot, RW).unwrap();
+            user.set_pin(s, USER, b"changed-pin").unwrap();
+            assert!(has_wrap(&engine, app_slot));
+            user.close_session(s).unwrap();
+            let admin = engine.application();
+            admin.init_token(app_slot, SO, &label("app")).unwrap();
+            assert!(!has_wrap(&engine, app_slot));
+            let pinless = engine.application_for(Some(peer(5003, 100, &[6001])));
+            let s = pinless.open_session(app_slot, CKF_SERIAL_SESSION).unwrap();
+            assert_eq!(
+                code(pinless.login(s, CKU_USER, b"")),
+                Code::UserPinNotInitialized
+            );
         }
 
         #[test]
