@@ -1197,3 +1197,68 @@ fn a_private_value_never_enters_the_client() {
         "the key generated in daemon mode is in the client's memory"
     );
 }
+
+// ---- login without a PIN ----------------------------------------------------------------------
+
+#[test]
+fn a_listed_identity_logs_in_without_a_pin_on_a_machine_bound_token() {
+    let place = Place::new();
+    let key = place.path().join("machine.key");
+    std::fs::write(&key, [0x3cu8; 32]).expect("write the machine secret");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    place.configure(
+        "machine_secret = \"file:machine.key\"",
+        &format!(
+            "[[access]]\ntoken = \"idlogin\"\nusers = [{me}]\nso_users = [{me}]\n\
+             login_without_pin = [{me}]\n"
+        ),
+    );
+    let d = Daemon::start(&place);
+    // The SO's C_InitPIN through the daemon gives the bound token its identity wrap.
+    make_token(&d.remote(), "idlogin");
+
+    let api = d.remote();
+    let slot = slot_of(&api, "idlogin");
+    let flags = api.token_info(slot).expect("C_GetTokenInfo").flags;
+    assert_ne!(flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0, "{flags:#x}");
+    let s = api.open_session(slot, RW).expect("C_OpenSession");
+    api.login(s, CKU_USER, b"").expect("C_Login without a PIN");
+    assert_eq!(
+        api.session_info(s).expect("C_GetSessionInfo").state,
+        CKS_RW_USER_FUNCTIONS
+    );
+    let mut private = data_object("private-kept");
+    private[2] = Attribute::bool(CKA_PRIVATE, true);
+    api.create_object(s, private).expect("C_CreateObject");
+    api.logout(s).expect("C_Logout");
+    assert!(
+        data_labels(&api, s).is_empty(),
+        "private object seen logged out"
+    );
+    // The SO role always needs its PIN: an empty one is a wrong PIN, counted.
+    let e = api.login(s, CKU_SO, b"").expect_err("SO without a PIN");
+    assert_eq!(e.code(), keyward_core::Code::PinIncorrect, "{e}");
+    api.login(s, CKU_SO, SO_PIN).expect("C_Login SO");
+    api.logout(s).expect("C_Logout");
+
+    // After a restart (the same machine secret) the identity still opens the token.
+    drop(api);
+    assert!(d.terminate(Duration::from_secs(15)).success());
+    let d = Daemon::start(&place);
+    let api = d.remote();
+    let slot = slot_of(&api, "idlogin");
+    let s = api
+        .open_session(slot, CKF_SERIAL_SESSION)
+        .expect("C_OpenSession");
+    api.login(s, CKU_USER, b"").expect("C_Login without a PIN");
+    assert_eq!(data_labels(&api, s), vec!["private-kept".to_string()]);
+    assert!(
+        place
+            .log_text()
+            .contains("logged in as the user without a PIN"),
+        "{}",
+        place.log_text()
+    );
+}
