@@ -1,13 +1,12 @@
-//! The daemon's end: handshake, then requests read in order and run on a small per-connection
-//! pool of threads, answers written as they complete.
+//! The daemon's end: handshake, then requests read by a small per-connection set of threads
+//! taking turns, each running the call it read, answers written as they complete.
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,9 +26,6 @@ const MAX_HELLO: usize = 1024;
 /// How long an answer may wait for the client to read it. The module reads whenever a call
 /// is outstanding, so only a client that stopped reading hits this; it is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Requests queued per worker before the connection's reader stops reading (backpressure, so
-/// a client that pipelines cannot grow the daemon's memory).
-const QUEUE_PER_WORKER: usize = 4;
 
 /// Serve one client: handshake, then read requests and run them on up to `workers` threads
 /// of this connection (started as calls overlap), writing each answer tagged with its
@@ -37,6 +33,12 @@ const QUEUE_PER_WORKER: usize = 4;
 /// oversize, truncated or undecodable frame, a bad hello: logged with the reason, connection
 /// closed), after the calls already running have finished, so that dropping `api` afterwards
 /// ends the application. `Err` only for a failure to set up the socket.
+///
+/// The threads take turns reading (leader/follower): the thread that reads a request runs it
+/// itself while another thread waits for the next one, so a call is never handed from one
+/// thread to another (the socket round trip stays tens of microseconds) and a slow call does
+/// not hold up the calls behind it. With every thread busy nobody reads, which bounds what a
+/// pipelining client can make the daemon hold.
 ///
 /// The hello must arrive within 10 s; after it the socket has no read timeout, and a client
 /// that leaves an answer unread for 30 s is disconnected.
@@ -52,47 +54,39 @@ pub fn serve_connection(stream: UnixStream, api: Arc<dyn Api>, workers: usize) -
     }
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let mut pool = Pool::new(
+    let shared = Arc::new(Shared {
         api,
-        stream.try_clone()?,
-        stream.try_clone()?,
-        workers.max(1),
-    );
+        out: Mutex::new(stream.try_clone()?),
+        control: stream.try_clone()?,
+        input: Mutex::new(Input {
+            stream,
+            ended: false,
+        }),
+        waiting: AtomicUsize::new(0),
+        threads: Mutex::new(Threads {
+            started: 1,
+            handles: Vec::new(),
+        }),
+        max: workers.max(1),
+        broken: AtomicBool::new(false),
+    });
+    shared.work_loop();
+    // Every other thread ends once the input has ended; wait for their calls.
     loop {
-        let frame = match read_frame(&mut &stream, MAX_FRAME) {
-            Ok(f) => Zeroizing::new(f),
-            Err(FrameError::Closed) => {
-                tracing::debug!("daemon client closed the connection");
-                break;
+        let handle = shared
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .handles
+            .pop();
+        match handle {
+            Some(h) => {
+                let _ = h.join();
             }
-            // A client that exits with answers unread resets the connection: not a fault.
-            Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
-                tracing::debug!("daemon client went away: {e}");
-                pool.shared.break_connection();
-                break;
-            }
-            Err(e) => {
-                if !pool.shared.broken.load(Ordering::Acquire) {
-                    tracing::warn!("closing daemon connection: {e}");
-                }
-                pool.shared.break_connection();
-                break;
-            }
-        };
-        match decode::<Request>(&frame) {
-            Ok(req) => pool.submit(req),
-            Err(e) => {
-                tracing::warn!("closing daemon connection: undecodable request: {e}");
-                pool.shared.break_connection();
-                break;
-            }
+            None => break,
         }
     }
-    // At a clean end of input the calls already sent still run and are answered (a client
-    // may half-close after its last request); after a fault they are skipped.
-    let _ = stream.shutdown(Shutdown::Read);
-    pool.finish();
-    let _ = stream.shutdown(Shutdown::Both);
+    let _ = shared.control.shutdown(Shutdown::Both);
     Ok(())
 }
 
@@ -124,124 +118,107 @@ fn handshake(stream: &UnixStream) -> Result<(), String> {
     }
 }
 
-/// The worker threads of one connection.
-struct Pool {
-    shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
-    max: usize,
-}
-
+/// The threads of one connection and what they share.
 struct Shared {
     api: Arc<dyn Api>,
     out: Mutex<UnixStream>,
-    /// The same socket, to shut it down without waiting for a writer.
+    /// The same socket, to shut it down without waiting for a reader or writer.
     control: UnixStream,
-    queue: Mutex<Queue>,
-    work: Condvar,
-    space: Condvar,
+    /// The reading end; whoever holds the lock reads the next request.
+    input: Mutex<Input>,
+    /// Threads waiting for their turn to read.
+    waiting: AtomicUsize,
+    threads: Mutex<Threads>,
+    max: usize,
     /// Set once an answer could not be written: remaining calls are skipped.
     broken: AtomicBool,
 }
 
-struct Queue {
-    jobs: VecDeque<Request>,
-    idle: usize,
-    closed: bool,
+struct Input {
+    stream: UnixStream,
+    /// The client closed, or broke the protocol: nothing more is read.
+    ended: bool,
 }
 
-impl Pool {
-    fn new(api: Arc<dyn Api>, out: UnixStream, control: UnixStream, max: usize) -> Pool {
-        Pool {
-            shared: Arc::new(Shared {
-                api,
-                out: Mutex::new(out),
-                control,
-                queue: Mutex::new(Queue {
-                    jobs: VecDeque::new(),
-                    idle: 0,
-                    closed: false,
-                }),
-                work: Condvar::new(),
-                space: Condvar::new(),
-                broken: AtomicBool::new(false),
-            }),
-            threads: Vec::new(),
-            max,
+struct Threads {
+    started: usize,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Shared {
+    /// Take turns reading a request, then run it; until the input ends.
+    fn work_loop(self: &Arc<Self>) {
+        loop {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            if input.ended {
+                return;
+            }
+            let Some(req) = self.read_request(&mut input) else {
+                input.ended = true;
+                // At a clean end of input the calls already read still run and are
+                // answered (a client may half-close after its last request).
+                let _ = input.stream.shutdown(Shutdown::Read);
+                return;
+            };
+            drop(input);
+            // Someone must read while this thread runs the call.
+            if self.waiting.load(Ordering::Acquire) == 0 {
+                self.start_thread();
+            }
+            self.run(req);
         }
     }
 
-    /// Queue a request, starting a worker when every running one is busy.
-    fn submit(&mut self, req: Request) {
-        let mut q = self.shared.lock_queue();
-        while q.jobs.len() >= self.max * QUEUE_PER_WORKER
-            && !self.shared.broken.load(Ordering::Acquire)
-        {
-            q = self
-                .shared
-                .space
-                .wait(q)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        if self.shared.broken.load(Ordering::Acquire) {
-            return;
-        }
-        q.jobs.push_back(req);
-        let needs_thread = q.jobs.len() > q.idle && self.threads.len() < self.max;
-        drop(q);
-        self.shared.work.notify_one();
-        if needs_thread {
-            let shared = Arc::clone(&self.shared);
-            match std::thread::Builder::new()
-                .name("keyward-call".into())
-                .spawn(move || shared.work_loop())
-            {
-                Ok(t) => self.threads.push(t),
-                Err(e) if self.threads.is_empty() => {
-                    // No worker at all: answer on this thread rather than never.
-                    tracing::warn!("cannot start a call thread ({e}); running the call inline");
-                    let job = self.shared.lock_queue().jobs.pop_front();
-                    if let Some(req) = job {
-                        self.shared.run(req);
-                    }
+    fn read_request(&self, input: &mut Input) -> Option<Request> {
+        let frame = match read_frame(&mut &input.stream, MAX_FRAME) {
+            Ok(f) => Zeroizing::new(f),
+            Err(FrameError::Closed) => {
+                tracing::debug!("daemon client closed the connection");
+                return None;
+            }
+            // A client that exits with answers unread resets the connection: not a fault.
+            Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                tracing::debug!("daemon client went away: {e}");
+                self.break_connection();
+                return None;
+            }
+            Err(e) => {
+                if !self.broken.load(Ordering::Acquire) {
+                    tracing::warn!("closing daemon connection: {e}");
                 }
-                Err(e) => tracing::warn!("cannot start another call thread: {e}"),
+                self.break_connection();
+                return None;
+            }
+        };
+        match decode::<Request>(&frame) {
+            Ok(req) => Some(req),
+            Err(e) => {
+                tracing::warn!("closing daemon connection: undecodable request: {e}");
+                self.break_connection();
+                None
             }
         }
     }
 
-    /// Let the queued and running calls finish, then stop the workers.
-    fn finish(self) {
-        self.shared.lock_queue().closed = true;
-        self.shared.work.notify_all();
-        for t in self.threads {
-            let _ = t.join();
+    /// Start one more thread of this connection, if the limit allows.
+    fn start_thread(self: &Arc<Self>) {
+        let mut t = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        if t.started >= self.max {
+            return;
         }
-    }
-}
-
-impl Shared {
-    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn work_loop(&self) {
-        loop {
-            let req = {
-                let mut q = self.lock_queue();
-                loop {
-                    if let Some(req) = q.jobs.pop_front() {
-                        break req;
-                    }
-                    if q.closed {
-                        return;
-                    }
-                    q.idle += 1;
-                    q = self.work.wait(q).unwrap_or_else(PoisonError::into_inner);
-                    q.idle -= 1;
-                }
-            };
-            self.space.notify_one();
-            self.run(req);
+        let shared = Arc::clone(self);
+        match std::thread::Builder::new()
+            .name("keyward-call".into())
+            .spawn(move || shared.work_loop())
+        {
+            Ok(h) => {
+                t.started += 1;
+                t.handles.push(h);
+            }
+            // The calls still run, one at a time, on the threads there are.
+            Err(e) => tracing::warn!("cannot start another call thread: {e}"),
         }
     }
 
@@ -280,12 +257,9 @@ impl Shared {
         }
     }
 
-    /// The client is unreachable: skip the remaining calls and stop the reader.
+    /// The client is unreachable: skip the remaining calls and stop reading.
     fn break_connection(&self) {
         self.broken.store(true, Ordering::Release);
         let _ = self.control.shutdown(Shutdown::Both);
-        // The reader may be waiting for room in the queue.
-        let _q = self.lock_queue();
-        self.space.notify_all();
     }
 }
