@@ -1261,4 +1261,24 @@ fn a_listed_identity_logs_in_without_a_pin_on_a_machine_bound_token() {
         "{}",
         place.log_text()
     );
+
+    // A real program through the module: pkcs11-tool sees the protected authentication path,
+    // logs in with C_Login(NULL, 0) and lists the private object.
+    let module = keywardd().with_file_name("libkeyward_pkcs11.so");
+    let out = Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(&module)
+        .args(["--token-label", "idlogin", "--login", "--list-objects", "--type", "data"])
+        .env("KEYWARD_CONF", place.conf())
+        .env("KEYWARD_SOCKET", &d.socket)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pkcs11-tool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("private-kept"),
+        "pkcs11-tool ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
