@@ -1268,7 +1268,14 @@ fn a_listed_identity_logs_in_without_a_pin_on_a_machine_bound_token() {
     let out = Command::new("pkcs11-tool")
         .arg("--module")
         .arg(&module)
-        .args(["--token-label", "idlogin", "--login", "--list-objects", "--type", "data"])
+        .args([
+            "--token-label",
+            "idlogin",
+            "--login",
+            "--list-objects",
+            "--type",
+            "data",
+        ])
         .env("KEYWARD_CONF", place.conf())
         .env("KEYWARD_SOCKET", &d.socket)
         .stdin(Stdio::null())
