@@ -1,0 +1,12 @@
+//! One module per subcommand: each turns its parsed arguments into PKCS#11 calls.
+
+pub mod completions;
+pub mod delete;
+pub mod export;
+pub mod import;
+pub mod key;
+pub mod list;
+pub mod mechanisms;
+pub mod pin;
+pub mod slots;
+pub mod token;

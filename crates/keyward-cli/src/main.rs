@@ -1,0 +1,144 @@
+//! `keyward`: manage PKCS#11 tokens, keys, certificates and data objects by their PKCS#11 URIs
+//! (RFC 7512), with Keyward's module or any other. It talks to the module only through the
+//! PKCS#11 API (the `cryptoki` crate), never reads a PIN from its arguments, and never
+//! exports a sensitive value.
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod error;
+mod io;
+mod module;
+mod pin;
+mod select;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::EXIT_CODES;
+use crate::select::Global;
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  keyward token init --label device                 # asks for the SO PIN
+  keyward pin set 'pkcs11:token=device'             # sets the user PIN (as the SO)
+  keyward key generate ec:p256 'pkcs11:token=device;object=identity'
+  keyward list 'pkcs11:token=device' --json
+  keyward export 'pkcs11:token=device;object=identity;type=public' -o identity.pem
+
+PINs come from --pin-source FILE / --so-pin-source FILE (first line), KEYWARD_PIN /
+KEYWARD_SO_PIN, the URI's pin-value or pin-source, else a prompt that does not echo.";
+
+/// Manage PKCS#11 tokens and their objects by PKCS#11 URI.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about, after_help = MAIN_EXAMPLES, after_long_help = format!("{MAIN_EXAMPLES}\n\n{EXIT_CODES}"))]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The PKCS#11 module to load (default: Keyward's libkeyward_pkcs11.so next to this
+    /// program or in the standard module directories)
+    #[arg(long, global = true, env = "KEYWARD_MODULE", value_name = "PATH")]
+    pub module: Option<PathBuf>,
+    /// Read the user PIN from the first line of FILE (or set KEYWARD_PIN)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pin_source: Option<PathBuf>,
+    /// Read the SO PIN from the first line of FILE (or set KEYWARD_SO_PIN)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub so_pin_source: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the module's slots and the tokens in them
+    #[command(
+        after_help = "Example:\n  keyward slots\n  keyward --module /usr/lib/softhsm/libsofthsm2.so slots"
+    )]
+    Slots(cmd::slots::SlotsArgs),
+    /// Initialise tokens and show their information
+    #[command(subcommand)]
+    Token(cmd::token::TokenCmd),
+    /// Set, change and unlock PINs
+    #[command(subcommand)]
+    Pin(cmd::pin::PinCmd),
+    /// Generate keys inside a token
+    #[command(subcommand)]
+    Key(cmd::key::KeyCmd),
+    /// List objects with their URIs
+    #[command(
+        after_help = "Examples:\n  keyward list\n  keyward list 'pkcs11:token=device;type=private' --login\n  keyward list --json | jq -r '.[].uri'"
+    )]
+    List(cmd::list::ListArgs),
+    /// Delete the object a URI names
+    #[command(
+        after_help = "Examples:\n  keyward delete 'pkcs11:token=device;object=old;type=cert'\n  keyward delete 'pkcs11:token=device;id=%01' --all   # a key pair and its certificate"
+    )]
+    Delete(cmd::delete::DeleteArgs),
+    /// List the mechanisms a token supports
+    #[command(after_help = "Example:\n  keyward mechanisms 'pkcs11:token=device'")]
+    Mechanisms(cmd::mechanisms::MechanismsArgs),
+    /// Export a public key (SPKI), a certificate or a data object; never a secret
+    #[command(
+        after_help = "Examples:\n  keyward export 'pkcs11:token=device;object=identity;type=public' -o identity.pem\n  keyward export 'pkcs11:token=device;object=identity;type=cert' --der -o identity.der\n  keyward export 'pkcs11:token=device;object=serial;type=data' --login"
+    )]
+    Export(cmd::export::ExportArgs),
+    /// Import keys, certificates, PKCS#12 bundles and data objects
+    #[command(
+        after_help = "Examples:\n  keyward import key.pem 'pkcs11:token=device;object=tls' --id 01\n  keyward import cert.pem 'pkcs11:token=device;object=tls' --id 01\n  KEYWARD_IMPORT_PASSWORD=secret keyward import bundle.p12 'pkcs11:token=device;object=tls'\n  keyward import serial.bin 'pkcs11:token=device;object=serial' --data"
+    )]
+    Import(cmd::import::ImportArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  keyward completions bash > /etc/bash_completion.d/keyward")]
+    Completions(cmd::completions::CompletionsArgs),
+    /// Write man pages for keyward and its subcommands into a directory
+    #[command(hide = true, after_help = "Example:\n  keyward man target/man")]
+    Man(cmd::completions::ManArgs),
+}
+
+fn run(cli: Cli) -> error::Result<()> {
+    let g = Global {
+        module: cli.global.module,
+        pin_source: cli.global.pin_source,
+        so_pin_source: cli.global.so_pin_source,
+    };
+    match cli.command {
+        Command::Slots(a) => cmd::slots::run(&g, a),
+        Command::Token(c) => cmd::token::run(&g, c),
+        Command::Pin(c) => cmd::pin::run(&g, c),
+        Command::Key(c) => cmd::key::run(&g, c),
+        Command::List(a) => cmd::list::run(&g, a),
+        Command::Delete(a) => cmd::delete::run(&g, a),
+        Command::Mechanisms(a) => cmd::mechanisms::run(&g, a),
+        Command::Export(a) => cmd::export::run(&g, a),
+        Command::Import(a) => cmd::import::run(&g, a),
+        Command::Completions(a) => cmd::completions::completions(a),
+        Command::Man(a) => cmd::completions::man(a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help and version to stdout with exit 0, usage errors to stderr.
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            ExitCode::from(e.exit as u8)
+        }
+    }
+}
