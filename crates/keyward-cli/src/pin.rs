@@ -2,7 +2,7 @@
 //! variable, the URI's pin-value or pin-source, else a prompt on the terminal that does not
 //! echo. Never from a command-line argument, and always held in zeroizing memory.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use cryptoki::types::AuthPin;
@@ -67,6 +67,13 @@ impl Sources<'_> {
     }
 
     fn prompt_terminal(&self) -> Result<Secret> {
+        // A script without a PIN source must fail, not wait on a terminal it does not watch.
+        if !std::io::stdin().is_terminal() {
+            return Err(
+                Error::pin("no PIN given and standard input is not a terminal")
+                    .hint(hint_for(self.env)),
+            );
+        }
         let ask = |p: &str| -> Result<Secret> {
             rpassword::prompt_password(p)
                 .map(Zeroizing::new)

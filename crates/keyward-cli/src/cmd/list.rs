@@ -56,7 +56,11 @@ pub fn run(g: &Global, a: ListArgs) -> Result<()> {
         if login {
             app.login(&s, t, UserType::User, &app.user_pin_sources(uri.as_ref()))?;
         }
-        for o in select::objects(&s, uri.as_ref())? {
+        let mut objs = select::objects(&s, uri.as_ref())?;
+        objs.sort_by(|a, b| {
+            (&a.label, &a.id, u64::from(a.class)).cmp(&(&b.label, &b.id, u64::from(b.class)))
+        });
+        for o in objs {
             let v = describe_json(&s, t, &o)?;
             rows.push(vec![
                 class_name(o.class).to_owned(),

@@ -1,0 +1,726 @@
+//! End-to-end tests of the `keyward` binary against Keyward's module and SoftHSMv2: tokens,
+//! PINs, key generation, listing, export checked with the openssl command, import with
+//! CKA_ID links, deletion, and the documented exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const SO_PIN: &str = "so-pin-4242";
+const USER_PIN: &str = "user-pin-4242";
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// One module with its own storage, and PIN files.
+struct Env {
+    dir: tempfile::TempDir,
+    module: PathBuf,
+    vars: Vec<(&'static str, String)>,
+    keyward: bool,
+}
+
+impl Env {
+    fn keyward() -> Env {
+        let exe = PathBuf::from(env!("CARGO_BIN_EXE_keyward"));
+        let module = exe
+            .parent()
+            .map(|d| d.join("libkeyward_pkcs11.so"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| {
+                panic!(
+                    "libkeyward_pkcs11.so is not next to {}: build it first with \
+                     cargo build --workspace --all-targets",
+                    exe.display()
+                )
+            });
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let conf = dir.path().join("keyward.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "storage_dir = \"{}\"\nlog_level = \"error\"\n[kdf]\nmemory_kib = 1024\niterations = 1\n",
+                dir.path().join("tokens").display()
+            ),
+        )
+        .unwrap();
+        Env::finish(
+            dir,
+            module,
+            vec![("KEYWARD_CONF", conf.display().to_string())],
+            true,
+        )
+    }
+
+    fn softhsm() -> Option<Env> {
+        if !Path::new(SOFTHSM).exists() {
+            eprintln!("SoftHSMv2 is not installed ({SOFTHSM}); skipping");
+            return None;
+        }
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        Some(Env::finish(
+            dir,
+            PathBuf::from(SOFTHSM),
+            vec![("SOFTHSM2_CONF", conf.display().to_string())],
+            false,
+        ))
+    }
+
+    fn finish(
+        dir: tempfile::TempDir,
+        module: PathBuf,
+        vars: Vec<(&'static str, String)>,
+        keyward: bool,
+    ) -> Env {
+        std::fs::write(dir.path().join("so.pin"), format!("{SO_PIN}\n")).unwrap();
+        std::fs::write(dir.path().join("user.pin"), format!("{USER_PIN}\n")).unwrap();
+        std::fs::write(dir.path().join("wrong.pin"), "not-the-pin\n").unwrap();
+        Env {
+            dir,
+            module,
+            vars,
+            keyward,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    /// Run keyward with this module; PINs come only from the files given in `args`.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        c.arg("--module").arg(&self.module).args(args);
+        c.env_remove("KEYWARD_PIN")
+            .env_remove("KEYWARD_SO_PIN")
+            .env_remove("KEYWARD_NEW_PIN")
+            .env_remove("KEYWARD_MODULE")
+            .env_remove("KEYWARD_IMPORT_PASSWORD");
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c.current_dir(self.dir.path());
+        c.output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "keyward {args:?} failed ({:?}):\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "keyward {args:?}: stdout {}\nstderr {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stderr).unwrap()
+    }
+
+    /// A token labelled `label` with both PINs set.
+    fn token(&self, label: &str) -> String {
+        let so = self.p("so.pin");
+        let out = self.ok(&["token", "init", "--label", label, "--so-pin-source", &so]);
+        let uri = out.trim().to_owned();
+        assert!(uri.starts_with(&format!("pkcs11:token={label};")), "{uri}");
+        let user = self.p("user.pin");
+        self.ok(&[
+            "pin",
+            "set",
+            &uri,
+            "--so-pin-source",
+            &so,
+            "--new-pin-source",
+            &user,
+        ]);
+        uri
+    }
+
+    fn list(&self, uri: &str) -> Vec<Value> {
+        let pin = self.p("user.pin");
+        let out = self.ok(&["list", uri, "--login", "--pin-source", &pin, "--json"]);
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Output {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn find<'a>(objs: &'a [Value], label: &str, class: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["label"] == label && o["class"] == class)
+        .unwrap_or_else(|| panic!("no {class} object {label:?} in {objs:#?}"))
+}
+
+/// Generate each key type, check the listing, and export public keys checked by openssl.
+fn generate_list_export(e: &Env, types: &[(&str, &str)]) {
+    let uri = e.token("gen");
+    let pin = e.p("user.pin");
+    for (spec, _) in types {
+        let label = format!("k-{}", spec.replace(':', "-"));
+        let out = e.ok(&[
+            "key",
+            "generate",
+            spec,
+            &format!("{uri};object={label}"),
+            "--pin-source",
+            &pin,
+        ]);
+        assert!(
+            out.lines().all(|l| l.contains(&format!("object={label}"))),
+            "{out}"
+        );
+    }
+    let objs = e.list(&uri);
+    for (spec, want_type) in types {
+        let label = format!("k-{}", spec.replace(':', "-"));
+        let pair = !spec.starts_with("aes") && !spec.starts_with("generic");
+        let secret = find(&objs, &label, if pair { "private" } else { "secret-key" });
+        assert_eq!(secret["key_type"], *want_type, "{secret}");
+        assert_eq!(secret["sensitive"], true, "{secret}");
+        assert_eq!(secret["extractable"], false, "{secret}");
+        assert_eq!(secret["private"], true, "{secret}");
+        // The URI listed names exactly this object.
+        let listed = secret["uri"].as_str().unwrap();
+        let again = e.list(listed);
+        assert_eq!(again.len(), 1, "{listed}");
+        if pair {
+            let public = find(&objs, &label, "public");
+            assert_eq!(public["id"], secret["id"], "a pair shares its CKA_ID");
+            let pem = e.path(&format!("{label}.pem"));
+            e.ok(&[
+                "export",
+                &format!("{uri};object={label}"),
+                "-o",
+                &pem.display().to_string(),
+            ]);
+            openssl(
+                e.dir.path(),
+                &[
+                    "pkey",
+                    "-pubin",
+                    "-in",
+                    &pem.display().to_string(),
+                    "-noout",
+                ],
+            );
+            // DER too, read back by openssl as DER.
+            let der = e.path(&format!("{label}.der"));
+            e.ok(&[
+                "export",
+                &format!("{uri};object={label};type=public"),
+                "--der",
+                "-o",
+                &der.display().to_string(),
+            ]);
+            openssl(
+                e.dir.path(),
+                &[
+                    "pkey",
+                    "-pubin",
+                    "-inform",
+                    "DER",
+                    "-in",
+                    &der.display().to_string(),
+                    "-noout",
+                ],
+            );
+        }
+    }
+    // A secret key is never exported.
+    if let Some((spec, _)) = types.iter().find(|(s, _)| s.starts_with("aes")) {
+        let label = format!("k-{}", spec.replace(':', "-"));
+        let err = e.fails(
+            &[
+                "export",
+                &format!("{uri};object={label}"),
+                "--login",
+                "--pin-source",
+                &pin,
+            ],
+            1,
+        );
+        assert!(err.contains("secret key"), "{err}");
+    }
+}
+
+/// Import a PKCS#8 key with its certificate, a PKCS#12 bundle, an encrypted PKCS#8 key, a
+/// PKCS#1 key, a SEC1 key and a data object; check the CKA_ID links and the round trip.
+fn import_and_delete(e: &Env) {
+    let uri = e.token("imp");
+    let pin = e.p("user.pin");
+    let d = e.dir.path();
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ec.key",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "ec.key",
+            "-subj",
+            "/CN=device-1",
+            "-days",
+            "30",
+            "-out",
+            "ec.crt",
+        ],
+    );
+    // Key then certificate, imported separately without ids: the public key hash links them.
+    e.ok(&[
+        "import",
+        "ec.key",
+        &format!("{uri};object=tls"),
+        "--pin-source",
+        &pin,
+    ]);
+    e.ok(&["import", "ec.crt", &uri, "--pin-source", &pin]);
+    let objs = e.list(&uri);
+    let key = find(&objs, "tls", "private");
+    let cert = find(&objs, "device-1", "cert");
+    assert_eq!(
+        key["id"], cert["id"],
+        "the certificate links to its key by CKA_ID"
+    );
+    assert_eq!(find(&objs, "tls", "public")["id"], key["id"]);
+    // The certificate comes back byte for byte.
+    e.ok(&[
+        "export",
+        &format!("{uri};object=device-1;type=cert"),
+        "--der",
+        "-o",
+        "back.der",
+    ]);
+    let orig = openssl(d, &["x509", "-in", "ec.crt", "-outform", "DER"]).stdout;
+    assert_eq!(std::fs::read(d.join("back.der")).unwrap(), orig);
+
+    // PKCS#12 with an RSA key, its password from a file.
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.key",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "rsa.key",
+            "-subj",
+            "/CN=bundle",
+            "-days",
+            "30",
+            "-out",
+            "rsa.crt",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "rsa.key",
+            "-in",
+            "rsa.crt",
+            "-passout",
+            "pass:p12-secret",
+            "-out",
+            "b.p12",
+        ],
+    );
+    std::fs::write(d.join("p12.pass"), "p12-secret\n").unwrap();
+    e.fails(
+        &[
+            "import",
+            "b.p12",
+            &format!("{uri};object=p12"),
+            "--pin-source",
+            &pin,
+            "--password-source",
+            "wrong.pin",
+        ],
+        3,
+    );
+    e.ok(&[
+        "import",
+        "b.p12",
+        &format!("{uri};object=p12;id=%42"),
+        "--pin-source",
+        &pin,
+        "--password-source",
+        "p12.pass",
+    ]);
+    let objs = e.list(&format!("{uri};id=%42"));
+    let classes: Vec<&str> = objs.iter().map(|o| o["class"].as_str().unwrap()).collect();
+    assert_eq!(classes.len(), 3, "{objs:#?}");
+    for c in ["private", "public", "cert"] {
+        assert!(classes.contains(&c), "{classes:?}");
+    }
+    assert!(objs.iter().all(|o| o["label"] == "p12" && o["id"] == "42"));
+    assert_eq!(find(&objs, "p12", "private")["key_type"], "rsa:2048");
+
+    // Encrypted PKCS#8, PKCS#1 and SEC1.
+    openssl(
+        d,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "rsa.key",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:p12-secret",
+            "-out",
+            "enc.key",
+        ],
+    );
+    e.ok(&[
+        "import",
+        "enc.key",
+        &format!("{uri};object=enc"),
+        "--pin-source",
+        &pin,
+        "--password-source",
+        "p12.pass",
+    ]);
+    openssl(
+        d,
+        &["rsa", "-in", "rsa.key", "-traditional", "-out", "pkcs1.key"],
+    );
+    e.ok(&[
+        "import",
+        "pkcs1.key",
+        &format!("{uri};object=pkcs1"),
+        "--pin-source",
+        &pin,
+    ]);
+    openssl(d, &["ec", "-in", "ec.key", "-out", "sec1.key"]);
+    let sec1 = std::fs::read_to_string(d.join("sec1.key")).unwrap();
+    assert!(sec1.contains("BEGIN EC PRIVATE KEY"), "{sec1}");
+    e.ok(&[
+        "import",
+        "sec1.key",
+        &format!("{uri};object=sec1"),
+        "--pin-source",
+        &pin,
+    ]);
+    let objs = e.list(&uri);
+    assert_eq!(
+        find(&objs, "enc", "private")["id"],
+        find(&objs, "pkcs1", "private")["id"]
+    );
+    assert_eq!(find(&objs, "sec1", "private")["key_type"], "ec:p256");
+    assert_eq!(find(&objs, "sec1", "private")["extractable"], false);
+
+    // A data object round-trips.
+    std::fs::write(d.join("serial.bin"), b"\x00serial-0042\xff").unwrap();
+    e.ok(&[
+        "import",
+        "serial.bin",
+        &format!("{uri};object=serial"),
+        "--data",
+        "--pin-source",
+        &pin,
+    ]);
+    e.ok(&[
+        "export",
+        &format!("{uri};object=serial;type=data"),
+        "--login",
+        "--pin-source",
+        &pin,
+        "-o",
+        "serial.out",
+    ]);
+    assert_eq!(
+        std::fs::read(d.join("serial.out")).unwrap(),
+        b"\x00serial-0042\xff"
+    );
+
+    // Delete: a label naming a pair is ambiguous without --all; a certificate alone is not.
+    let err = e.fails(
+        &["delete", &format!("{uri};object=tls"), "--pin-source", &pin],
+        1,
+    );
+    assert!(err.contains("2 objects match"), "{err}");
+    e.ok(&[
+        "delete",
+        &format!("{uri};object=device-1;type=cert"),
+        "--pin-source",
+        &pin,
+    ]);
+    e.ok(&[
+        "delete",
+        &format!("{uri};object=tls"),
+        "--all",
+        "--pin-source",
+        &pin,
+    ]);
+    let objs = e.list(&uri);
+    assert!(
+        objs.iter()
+            .all(|o| o["label"] != "tls" && o["label"] != "device-1"),
+        "{objs:#?}"
+    );
+    e.fails(
+        &["delete", &format!("{uri};object=tls"), "--pin-source", &pin],
+        2,
+    );
+}
+
+/// Exit codes: a wrong PIN is 3 and names the CKR code; a missing object 2; a bad URI 1.
+fn error_codes(e: &Env) {
+    let uri = e.token("err");
+    let wrong = e.p("wrong.pin");
+    let err = e.fails(&["list", &uri, "--login", "--pin-source", &wrong], 3);
+    assert!(
+        err.contains("wrong PIN") && err.contains("CKR_PIN_INCORRECT"),
+        "{err}"
+    );
+    let err = e.fails(&["export", &format!("{uri};object=nothing-here")], 2);
+    assert!(err.contains("no object matches"), "{err}");
+    e.fails(&["list", "pkcs11:token=err;token=again"], 1);
+    e.fails(&["token", "info", "pkcs11:token=no-such-token"], 2);
+    e.fails(&["key", "generate", "rsa:1000", &uri], 1);
+    // No PIN source and no terminal: a PIN error, not a hang.
+    let err = e.fails(
+        &["key", "generate", "ec:p256", &format!("{uri};object=x")],
+        3,
+    );
+    assert!(err.contains("PIN"), "{err}");
+    // The PIN from the environment works, and from the URI's pin-source.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    c.arg("--module")
+        .arg(&e.module)
+        .args(["list", &uri, "--login", "--json"]);
+    c.env("KEYWARD_PIN", USER_PIN);
+    for (k, v) in &e.vars {
+        c.env(k, v);
+    }
+    assert!(c.output().unwrap().status.success());
+    let src = format!("{uri}?pin-source={}", e.p("user.pin"));
+    e.ok(&["list", &src, "--json"]);
+    // pin change, then the old PIN is wrong.
+    let new = e.path("new.pin");
+    std::fs::write(&new, "changed-pin-77\n").unwrap();
+    e.ok(&[
+        "pin",
+        "change",
+        &uri,
+        "--pin-source",
+        &e.p("user.pin"),
+        "--new-pin-source",
+        &new.display().to_string(),
+    ]);
+    e.fails(
+        &["list", &uri, "--login", "--pin-source", &e.p("user.pin")],
+        3,
+    );
+    e.ok(&[
+        "list",
+        &uri,
+        "--login",
+        "--pin-source",
+        &new.display().to_string(),
+    ]);
+    // The SO resets it.
+    e.ok(&[
+        "pin",
+        "unlock",
+        &uri,
+        "--so-pin-source",
+        &e.p("so.pin"),
+        "--new-pin-source",
+        &e.p("user.pin"),
+    ]);
+    e.ok(&["list", &uri, "--login", "--pin-source", &e.p("user.pin")]);
+}
+
+mod keyward_module {
+    use super::*;
+
+    const TYPES: &[(&str, &str)] = &[
+        ("rsa:2048", "rsa:2048"),
+        ("ec:p256", "ec:p256"),
+        ("ec:p384", "ec:p384"),
+        ("ec:p521", "ec:p521"),
+        ("ec:secp256k1", "ec:secp256k1"),
+        ("ed25519", "ed25519"),
+        ("ed448", "ed448"),
+        ("x25519", "x25519"),
+        ("aes:128", "aes:128"),
+        ("aes:256", "aes:256"),
+        ("generic:256", "generic:256"),
+    ];
+
+    #[test]
+    fn generate_list_export() {
+        super::generate_list_export(&Env::keyward(), TYPES);
+    }
+
+    #[test]
+    fn import_and_delete() {
+        super::import_and_delete(&Env::keyward());
+    }
+
+    #[test]
+    fn error_codes() {
+        super::error_codes(&Env::keyward());
+    }
+
+    #[test]
+    fn slots_tokens_and_mechanisms() {
+        let e = Env::keyward();
+        assert!(e.keyward);
+        let uri = e.token("info");
+        let slots: Value = serde_json::from_str(&e.ok(&["slots", "--json"])).unwrap();
+        assert!(
+            slots
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["label"] == "info" && s["uri"] == uri.as_str())
+        );
+        let tokens: Value = serde_json::from_str(&e.ok(&["token", "list", "--json"])).unwrap();
+        assert_eq!(tokens[0]["uri"], uri.as_str());
+        let info: Value = serde_json::from_str(&e.ok(&["token", "info", &uri, "--json"])).unwrap();
+        let flags: Vec<&str> = info["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert!(
+            flags.contains(&"user_pin_initialized") && flags.contains(&"token_initialized"),
+            "{flags:?}"
+        );
+        let mechs: Value = serde_json::from_str(&e.ok(&["mechanisms", &uri, "--json"])).unwrap();
+        let ecdsa = mechs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mechanism"] == "CKM_ECDSA")
+            .unwrap();
+        assert!(
+            ecdsa["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("sign"))
+        );
+    }
+
+    #[test]
+    fn completions_man_pages_and_help() {
+        let e = Env::keyward();
+        let bash = e.ok(&["completions", "bash"]);
+        assert!(bash.contains("keyward") && bash.contains("generate"));
+        e.ok(&["man", &e.p("man")]);
+        for page in ["keyward.1", "keyward-key-generate.1", "keyward-import.1"] {
+            let text = std::fs::read_to_string(e.path("man").join(page)).unwrap();
+            assert!(text.contains(".TH"), "{page}");
+        }
+        let help = e.ok(&["--help"]);
+        assert!(
+            help.contains("Exit codes") && help.contains("Examples"),
+            "{help}"
+        );
+        let help = e.ok(&["key", "generate", "--help"]);
+        assert!(help.contains("keyward key generate ec:p256"), "{help}");
+    }
+}
+
+mod softhsm {
+    use super::*;
+
+    #[test]
+    fn generate_list_export() {
+        if let Some(e) = Env::softhsm() {
+            assert!(!e.keyward);
+            super::generate_list_export(
+                &e,
+                &[
+                    ("rsa:2048", "rsa:2048"),
+                    ("ec:p256", "ec:p256"),
+                    ("ec:p384", "ec:p384"),
+                    ("ed25519", "ed25519"),
+                    ("aes:256", "aes:256"),
+                    ("generic:256", "generic:256"),
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn import_and_delete() {
+        if let Some(e) = Env::softhsm() {
+            super::import_and_delete(&e);
+        }
+    }
+
+    #[test]
+    fn error_codes() {
+        if let Some(e) = Env::softhsm() {
+            super::error_codes(&e);
+        }
+    }
+}
