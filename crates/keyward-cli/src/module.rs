@@ -58,11 +58,13 @@ pub fn resolve(choice: &ModuleChoice) -> Result<PathBuf> {
         .hint("give its path with --module PATH"));
     }
     let mut looked = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            looked.push(dir.join(OUR_MODULE));
-            looked.push(dir.join("../lib").join(OUR_MODULE));
-        }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .as_deref()
+        .and_then(Path::parent)
+    {
+        looked.push(dir.join(OUR_MODULE));
+        looked.push(dir.join("../lib").join(OUR_MODULE));
     }
     for dir in STANDARD_DIRS {
         looked.push(Path::new(dir).join(OUR_MODULE));

@@ -45,14 +45,12 @@ impl Sources<'_> {
         if let Some(f) = self.file {
             return first_line(f);
         }
-        if let Some(var) = self.env {
-            if let Some(v) = std::env::var_os(var) {
-                let v = Zeroizing::new(
-                    v.into_string()
-                        .map_err(|_| Error::pin(format!("{var} is not valid UTF-8")))?,
-                );
-                return nonempty(v, var);
-            }
+        if let Some((var, v)) = self.env.and_then(|var| Some((var, std::env::var_os(var)?))) {
+            let v = Zeroizing::new(
+                v.into_string()
+                    .map_err(|_| Error::pin(format!("{var} is not valid UTF-8")))?,
+            );
+            return nonempty(v, var);
         }
         if let Some(v) = self.uri_value {
             return nonempty(Zeroizing::new(v.to_owned()), "the URI's pin-value");

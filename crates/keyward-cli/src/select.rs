@@ -183,8 +183,18 @@ impl App {
 
     /// Log the session in as the user (or SO) with a PIN from its sources.
     pub fn login(&self, s: &Session, t: &Token, who: UserType, src: &Sources<'_>) -> Result<()> {
-        let secret = src.get()?;
-        match s.login(who, Some(&pin::auth(&secret))) {
+        self.login_with(s, t, who, &src.get()?)
+    }
+
+    /// Log the session in with a PIN already read.
+    pub fn login_with(
+        &self,
+        s: &Session,
+        t: &Token,
+        who: UserType,
+        secret: &pin::Secret,
+    ) -> Result<()> {
+        match s.login(who, Some(&pin::auth(secret))) {
             Ok(()) => Ok(()),
             Err(e) if rv_of(&e) == Some(RvError::UserAlreadyLoggedIn) => Ok(()),
             Err(e) if rv_of(&e) == Some(RvError::PinIncorrect) => Err(Error::pin(format!(

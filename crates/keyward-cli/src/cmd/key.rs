@@ -169,7 +169,7 @@ impl std::str::FromStr for Spec {
                 let n: u64 = a
                     .parse()
                     .map_err(|_| Error::usage(format!("{s}: {a:?} is not a size in bits")))?;
-                if n == 0 || n % 8 != 0 || n > 8192 {
+                if n == 0 || !n.is_multiple_of(8) || n > 8192 {
                     return Err(Error::usage(format!(
                         "{s}: the size must be a multiple of 8 bits, 8 to 8192"
                     )));

@@ -91,10 +91,10 @@ fn change(g: &Global, a: ChangeArgs) -> Result<()> {
     };
     // C_SetPIN changes the PIN of whoever is logged in, the user's when nobody is; the SO
     // must log in first.
-    if a.so {
-        app.login(&s, &t, who, &old_src)?;
-    }
     let old = old_src.get()?;
+    if a.so {
+        app.login_with(&s, &t, who, &old)?;
+    }
     let new = new_pin(&a.pin)?;
     match s.set_pin(&pin::auth(&old), &pin::auth(&new)) {
         Ok(()) => {}
