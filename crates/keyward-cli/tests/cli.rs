@@ -583,6 +583,33 @@ fn error_codes(e: &Env) {
         "--pin-source",
         &new.display().to_string(),
     ]);
+    // The SO changes its own PIN, then uses the new one.
+    let so2 = e.path("so2.pin");
+    std::fs::write(&so2, "so-pin-changed-9\n").unwrap();
+    let so2 = so2.display().to_string();
+    e.ok(&[
+        "pin",
+        "change",
+        &uri,
+        "--so",
+        "--so-pin-source",
+        &e.p("so.pin"),
+        "--new-pin-source",
+        &so2,
+    ]);
+    e.fails(
+        &[
+            "pin",
+            "unlock",
+            &uri,
+            "--so-pin-source",
+            &e.p("so.pin"),
+            "--new-pin-source",
+            &e.p("user.pin"),
+        ],
+        3,
+    );
+    std::fs::copy(&so2, e.path("so.pin")).unwrap();
     // The SO resets it.
     e.ok(&[
         "pin",

@@ -14,7 +14,8 @@ pub enum KeyCmd {
     /// Generate a key pair or a secret key inside a token
     #[command(after_help = "\
 Key types: rsa:2048 rsa:3072 rsa:4096, ec:p256 ec:p384 ec:p521 ec:secp256k1, ed25519, ed448,
-x25519, x448, aes:128 aes:192 aes:256, chacha20, generic:BITS (HMAC and derivation secrets).
+x25519, x448, aes:128 aes:192 aes:256, generic:BITS (HMAC and derivation secrets); chacha20 is
+refused for now: cryptoki, the PKCS#11 binding, cannot name CKM_CHACHA20_KEY_GEN.
 
 Examples:
   keyward key generate ec:p256 'pkcs11:token=device;object=identity;id=%01'
@@ -355,7 +356,7 @@ fn generate(g: &Global, a: GenerateArgs) -> Result<()> {
             }
             _ => {
                 return Err(Error::pkcs11(
-                    "chacha20: CKM_CHACHA20_KEY_GEN cannot be expressed through the PKCS#11 binding this tool uses",
+                    "chacha20: cryptoki 0.12, the PKCS#11 binding of this tool, cannot name CKM_CHACHA20_KEY_GEN; generate the key with another PKCS#11 client",
                 ));
             }
         };
