@@ -188,17 +188,17 @@ impl std::str::FromStr for Spec {
 }
 
 impl Spec {
-    fn is_pair(self) -> bool {
+    pub fn is_pair(self) -> bool {
         !matches!(self, Spec::Aes(_) | Spec::ChaCha20 | Spec::Generic(_))
     }
-    fn default_usage(self) -> Vec<Usage> {
+    pub fn default_usage(self) -> Vec<Usage> {
         match self {
             Spec::X25519 | Spec::X448 => vec![Usage::Derive],
             Spec::Aes(_) | Spec::ChaCha20 => vec![Usage::Encrypt],
             _ => vec![Usage::Sign],
         }
     }
-    fn allowed_usage(self) -> &'static [Usage] {
+    pub fn allowed_usage(self) -> &'static [Usage] {
         match self {
             Spec::Rsa(_) => &[Usage::Sign, Usage::Encrypt, Usage::Wrap],
             Spec::Ec(_) => &[Usage::Sign, Usage::Derive],
@@ -288,17 +288,32 @@ fn generate(g: &Global, a: GenerateArgs) -> Result<()> {
     };
     let app = App::open(g, uri.as_ref())?;
     let (t, s) = app.user_session(uri.as_ref(), true, true)?;
+    let made = generate_in(&s, spec, &a.spec, &label, &id, &usage, a.extractable)?;
+    print_made(&s, &t, &made)
+}
+
+/// Generate a key (pair) inside the session's token: the private or secret part first in
+/// the result, sensitive, extractable only when asked.
+pub fn generate_in(
+    s: &Session,
+    spec: Spec,
+    spec_text: &str,
+    label: &str,
+    id: &[u8],
+    usage: &[Usage],
+    extractable: bool,
+) -> Result<Vec<ObjectHandle>> {
     let common = vec![
         Attribute::Token(true),
         Attribute::Label(label.as_bytes().to_vec()),
-        Attribute::Id(id.clone()),
+        Attribute::Id(id.to_vec()),
     ];
     let secret_common = [
         Attribute::Private(true),
         Attribute::Sensitive(true),
-        Attribute::Extractable(a.extractable),
+        Attribute::Extractable(extractable),
     ];
-    let (priv_use, pub_use) = usage_attrs(&usage, !spec.is_pair());
+    let (priv_use, pub_use) = usage_attrs(usage, !spec.is_pair());
     let made: Vec<ObjectHandle> = if spec.is_pair() {
         let (mech, mut pubt) = match spec {
             Spec::Rsa(bits) => (
@@ -338,7 +353,7 @@ fn generate(g: &Global, a: GenerateArgs) -> Result<()> {
         privt.extend(priv_use);
         let (pubh, privh) = s
             .generate_key_pair(&mech, &pubt, &privt)
-            .map_err(|e| Error::ck(&format!("generating a {} key pair", a.spec), e))?;
+            .map_err(|e| Error::ck(&format!("generating a {spec_text} key pair"), e))?;
         vec![privh, pubh]
     } else {
         let mut tmpl = common.clone();
@@ -362,10 +377,10 @@ fn generate(g: &Global, a: GenerateArgs) -> Result<()> {
         };
         let h = s
             .generate_key(&mech, &tmpl)
-            .map_err(|e| Error::ck(&format!("generating a {} key", a.spec), e))?;
+            .map_err(|e| Error::ck(&format!("generating a {spec_text} key"), e))?;
         vec![h]
     };
-    print_made(&s, &t, &made)
+    Ok(made)
 }
 
 /// Print the URI of each new object, one a line.
