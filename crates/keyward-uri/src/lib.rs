@@ -413,16 +413,13 @@ impl fmt::Display for Pkcs11Uri {
 impl fmt::Debug for Pkcs11Uri {
     /// Like `Display`, but a `pin-value` is shown as `<redacted>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = if self.pin_value.is_some() {
-            let mut copy = self.clone();
-            copy.pin_value = None;
-            copy
-        } else {
+        if self.pin_value.is_none() {
             return write!(f, "Pkcs11Uri({self})");
-        };
-        write!(f, "Pkcs11Uri({shown}")?;
-        f.write_str(if shown.has_query() { "&" } else { "?" })?;
-        f.write_str("pin-value=<redacted>)")
+        }
+        let mut shown = self.clone();
+        shown.pin_value = None;
+        let sep = if shown.has_query() { '&' } else { '?' };
+        write!(f, "Pkcs11Uri({shown}{sep}pin-value=<redacted>)")
     }
 }
 
