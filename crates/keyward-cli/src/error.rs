@@ -14,7 +14,8 @@ Exit codes:
   2  not found (no token, slot, object or module matches)
   3  PIN or login error (wrong, locked or missing PIN)
   4  PKCS#11 error reported by the module
-  5  I/O error (reading or writing files, the terminal)";
+  5  I/O error (reading or writing files, the terminal)
+  6  the signature does not verify (keyward verify)";
 
 /// What kind of failure ended the command; each maps to one exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,7 @@ pub enum Exit {
     Pin = 3,
     Pkcs11 = 4,
     Io = 5,
+    Invalid = 6,
 }
 
 /// A failure with a message for people and an exit code for scripts.

@@ -95,6 +95,15 @@ pub enum Command {
         after_help = "Examples:\n  keyward import key.pem 'pkcs11:token=device;object=tls' --id 01\n  keyward import cert.pem 'pkcs11:token=device;object=tls' --id 01\n  KEYWARD_IMPORT_PASSWORD=secret keyward import bundle.p12 'pkcs11:token=device;object=tls'\n  keyward import serial.bin 'pkcs11:token=device;object=serial' --data"
     )]
     Import(cmd::import::ImportArgs),
+    /// Sign data (or MAC it) with a key inside the token
+    #[command(after_help = cmd::sign::SIGN_HELP)]
+    Sign(cmd::sign::SignArgs),
+    /// Verify a signature (or MAC) inside the token
+    #[command(after_help = cmd::verify::VERIFY_HELP)]
+    Verify(cmd::verify::VerifyArgs),
+    /// Write a PKCS#10 certification request signed inside the token
+    #[command(after_help = cmd::csr::CSR_HELP)]
+    Csr(cmd::csr::CsrArgs),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  keyward completions bash > /etc/bash_completion.d/keyward")]
     Completions(cmd::completions::CompletionsArgs),
@@ -119,6 +128,9 @@ fn run(cli: Cli) -> error::Result<()> {
         Command::Mechanisms(a) => cmd::mechanisms::run(&g, a),
         Command::Export(a) => cmd::export::run(&g, a),
         Command::Import(a) => cmd::import::run(&g, a),
+        Command::Sign(a) => cmd::sign::run(&g, a),
+        Command::Verify(a) => cmd::verify::run(&g, a),
+        Command::Csr(a) => cmd::csr::run(&g, a),
         Command::Completions(a) => cmd::completions::completions(a),
         Command::Man(a) => cmd::completions::man(a),
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns its parsed arguments into PKCS#11 calls.
 
 pub mod completions;
+pub mod csr;
 pub mod delete;
 pub mod export;
 pub mod import;
@@ -8,5 +9,7 @@ pub mod key;
 pub mod list;
 pub mod mechanisms;
 pub mod pin;
+pub mod sign;
 pub mod slots;
 pub mod token;
+pub mod verify;
