@@ -8,6 +8,7 @@
 mod cmd;
 mod error;
 mod io;
+mod manifest;
 mod module;
 mod pin;
 mod select;
@@ -104,6 +105,9 @@ pub enum Command {
     /// Write a PKCS#10 certification request signed inside the token
     #[command(after_help = cmd::csr::CSR_HELP)]
     Csr(cmd::csr::CsrArgs),
+    /// Provision tokens from a manifest: declarative, idempotent, resumable
+    #[command(after_help = cmd::provision::PROVISION_HELP)]
+    Provision(cmd::provision::ProvisionArgs),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  keyward completions bash > /etc/bash_completion.d/keyward")]
     Completions(cmd::completions::CompletionsArgs),
@@ -131,6 +135,7 @@ fn run(cli: Cli) -> error::Result<()> {
         Command::Sign(a) => cmd::sign::run(&g, a),
         Command::Verify(a) => cmd::verify::run(&g, a),
         Command::Csr(a) => cmd::csr::run(&g, a),
+        Command::Provision(a) => cmd::provision::run(&g, a),
         Command::Completions(a) => cmd::completions::completions(a),
         Command::Man(a) => cmd::completions::man(a),
     }

@@ -9,6 +9,7 @@ pub mod key;
 pub mod list;
 pub mod mechanisms;
 pub mod pin;
+pub mod provision;
 pub mod sign;
 pub mod slots;
 pub mod token;
