@@ -105,6 +105,21 @@ pub enum Command {
     /// Write a PKCS#10 certification request signed inside the token
     #[command(after_help = cmd::csr::CSR_HELP)]
     Csr(cmd::csr::CsrArgs),
+    /// Make certificates signed inside the token
+    #[command(subcommand)]
+    Cert(cmd::cert::CertCmd),
+    /// Encrypt with a key inside the token (AES-GCM, RSA-OAEP)
+    #[command(after_help = cmd::encrypt::ENCRYPT_HELP)]
+    Encrypt(cmd::encrypt::EncryptArgs),
+    /// Decrypt with a key inside the token
+    #[command(after_help = cmd::decrypt::DECRYPT_HELP)]
+    Decrypt(cmd::decrypt::DecryptArgs),
+    /// Hash data with the token
+    #[command(after_help = cmd::digest::DIGEST_HELP)]
+    Digest(cmd::digest::DigestArgs),
+    /// Agree on a secret with a peer's public key (ECDH, X25519) into a new token key
+    #[command(after_help = cmd::derive::DERIVE_HELP)]
+    Derive(cmd::derive::DeriveArgs),
     /// Provision tokens from a manifest: declarative, idempotent, resumable
     #[command(after_help = cmd::provision::PROVISION_HELP)]
     Provision(cmd::provision::ProvisionArgs),
@@ -135,6 +150,11 @@ fn run(cli: Cli) -> error::Result<()> {
         Command::Sign(a) => cmd::sign::run(&g, a),
         Command::Verify(a) => cmd::verify::run(&g, a),
         Command::Csr(a) => cmd::csr::run(&g, a),
+        Command::Cert(c) => cmd::cert::run(&g, c),
+        Command::Encrypt(a) => cmd::encrypt::run(&g, a),
+        Command::Decrypt(a) => cmd::decrypt::run(&g, a),
+        Command::Digest(a) => cmd::digest::run(&g, a),
+        Command::Derive(a) => cmd::derive::run(&g, a),
         Command::Provision(a) => cmd::provision::run(&g, a),
         Command::Completions(a) => cmd::completions::completions(a),
         Command::Man(a) => cmd::completions::man(a),

@@ -1,8 +1,13 @@
 //! One module per subcommand: each turns its parsed arguments into PKCS#11 calls.
 
+pub mod cert;
 pub mod completions;
 pub mod csr;
+pub mod decrypt;
 pub mod delete;
+pub mod derive;
+pub mod digest;
+pub mod encrypt;
 pub mod export;
 pub mod import;
 pub mod key;
