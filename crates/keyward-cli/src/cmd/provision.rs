@@ -286,6 +286,19 @@ fn prefix(e: Error, what: &str) -> Error {
     }
 }
 
+/// The URI naming an object; without `id=` when it has no CKA_ID (data objects), since an
+/// empty `id=` matches only an empty CKA_ID.
+fn uri_of(o: &Obj, t: &Token) -> keyward_uri::Pkcs11Uri {
+    if !o.id.is_empty() {
+        return o.uri(t);
+    }
+    let mut u = t.uri().with_object(o.label.clone());
+    if let Some(ty) = o.object_type() {
+        u = u.with_object_type(ty);
+    }
+    u
+}
+
 fn find_token(app: &App, label: &str) -> Result<Option<Token>> {
     let mut found: Vec<Token> = app
         .tokens()?
@@ -354,7 +367,7 @@ fn key_step(s: &Session, t: &Token, k: &Key) -> Result<Item> {
             o.label,
             hex::encode(&o.id)
         ))
-        .hint(format!("keyward delete '{}'", o.uri(t))));
+        .hint(format!("keyward delete '{}'", uri_of(o, t))));
     }
     let mut item = Item {
         kind: "key",
@@ -375,16 +388,16 @@ fn key_step(s: &Session, t: &Token, k: &Key) -> Result<Item> {
                 "{what} exists as {have}, but the manifest says {} ({want}); delete it or change the manifest",
                 k.spec_text
             ))
-            .hint(format!("keyward delete '{}' --all", main.uri(t))));
+            .hint(format!("keyward delete '{}' --all", uri_of(main, t))));
         }
-        item.objects = by_label.iter().map(|o| o.uri(t).to_string()).collect();
+        item.objects = by_label.iter().map(|o| uri_of(o, t).to_string()).collect();
         return Ok(item);
     }
     if let Some(o) = by_label.first() {
         return Err(Error::usage(format!(
             "{what}: only its public key is in the token; delete it to generate the pair again"
         ))
-        .hint(format!("keyward delete '{}'", o.uri(t))));
+        .hint(format!("keyward delete '{}'", uri_of(o, t))));
     }
     let made = generate_in(
         s,
@@ -397,7 +410,7 @@ fn key_step(s: &Session, t: &Token, k: &Key) -> Result<Item> {
     )?;
     for h in made {
         item.objects
-            .push(select::describe(s, h)?.uri(t).to_string());
+            .push(uri_of(&select::describe(s, h)?, t).to_string());
     }
     item.status = Status::Created;
     Ok(item)
@@ -578,7 +591,7 @@ fn cert_step(
         if let Some(h) = same {
             let o = select::describe(s, h)?;
             item.name = o.label.clone();
-            item.objects.push(o.uri(t).to_string());
+            item.objects.push(uri_of(&o, t).to_string());
             items.push(item);
             continue;
         }
@@ -635,7 +648,7 @@ fn cert_step(
             .map_err(|e| Error::ck(&format!("creating certificate {label:?}"), e))?;
         item.name = label;
         item.objects
-            .push(select::describe(s, h)?.uri(t).to_string());
+            .push(uri_of(&select::describe(s, h)?, t).to_string());
         item.status = Status::Created;
         items.push(item);
     }
@@ -710,9 +723,9 @@ fn data_step(s: &Session, t: &Token, d: &Data) -> Result<Item> {
                     d.label, d.application
                 ),
             )
-            .hint(format!("keyward delete '{}'", o.uri(t))));
+            .hint(format!("keyward delete '{}'", uri_of(&o, t))));
         }
-        item.objects.push(o.uri(t).to_string());
+        item.objects.push(uri_of(&o, t).to_string());
         return Ok(item);
     }
     let tmpl = vec![
@@ -727,7 +740,7 @@ fn data_step(s: &Session, t: &Token, d: &Data) -> Result<Item> {
         .create_object(&tmpl)
         .map_err(|e| Error::ck(&format!("creating data object {:?}", d.label), e))?;
     item.objects
-        .push(select::describe(s, h)?.uri(t).to_string());
+        .push(uri_of(&select::describe(s, h)?, t).to_string());
     item.status = Status::Created;
     Ok(item)
 }
