@@ -1,5 +1,5 @@
 //! End-to-end tests of `keyward provision` against Keyward's module, embedded and through
-//! keywardd: a fresh run creates every object, a second run changes nothing, a run stopped
+//! keywardd, and against SoftHSMv2: a fresh run creates every object, a second run changes nothing, a run stopped
 //! by a missing certificate file is finished by the next one, and conflicts are refused.
 
 use std::os::unix::net::UnixStream;
@@ -11,6 +11,7 @@ use serde_json::Value;
 
 const SO_PIN: &str = "so-pin-4242";
 const USER_PIN: &str = "user-pin-4242";
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// Keyward's module with its own storage, PIN files, and optionally a daemon.
 struct Env {
@@ -58,6 +59,29 @@ impl Env {
             e.start_daemon(&conf);
         }
         e
+    }
+
+    /// SoftHSMv2 with its own token directory, if it is installed.
+    fn softhsm() -> Option<Env> {
+        if !Path::new(SOFTHSM).exists() {
+            eprintln!("SoftHSMv2 is not installed ({SOFTHSM}); skipping");
+            return None;
+        }
+        let mut e = Env::new(false);
+        let tokens = e.path("softhsm-tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = e.path("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        e.module = PathBuf::from(SOFTHSM);
+        e.vars = vec![("SOFTHSM2_CONF", conf.display().to_string())];
+        Some(e)
     }
 
     /// keywardd on a socket of its own; the module reaches it through KEYWARD_SOCKET.
@@ -582,6 +606,16 @@ fn embedded_failure_part_way_then_rerun_completes() {
 #[test]
 fn daemon_failure_part_way_then_rerun_completes() {
     stopped_then_finished(&Env::new(true));
+}
+
+#[test]
+fn softhsm_provisions_the_same_way() {
+    if let Some(e) = Env::softhsm() {
+        fresh_run_then_nothing(&e);
+    }
+    if let Some(e) = Env::softhsm() {
+        stopped_then_finished(&e);
+    }
 }
 
 #[test]
