@@ -276,10 +276,12 @@ impl Obj {
 
     /// The URI naming this object on token `t`: the token's URI plus object, type and id.
     pub fn uri(&self, t: &Token) -> Pkcs11Uri {
-        let mut u = t
-            .uri()
-            .with_object(self.label.clone())
-            .with_id(self.id.clone());
+        let mut u = t.uri().with_object(self.label.clone());
+        // Objects without CKA_ID (data objects) are named without `id=`, which would match
+        // only objects that have an empty one.
+        if !self.id.is_empty() {
+            u = u.with_id(self.id.clone());
+        }
         if let Some(ty) = self.object_type() {
             u = u.with_object_type(ty);
         }

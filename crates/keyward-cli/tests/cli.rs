@@ -315,6 +315,26 @@ fn import_and_delete(e: &Env) {
         std::fs::read(d.join("serial.out")).unwrap(),
         b"\x00serial-0042\xff"
     );
+    // The URI `list` prints for it names it (a data object has no CKA_ID, so no `id=`).
+    let objs = e.list(&uri);
+    let listed = find(&objs, "serial", "data")["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!listed.contains("id="), "{listed}");
+    e.ok(&[
+        "export",
+        &listed,
+        "--login",
+        "--pin-source",
+        &pin,
+        "-o",
+        "serial2.out",
+    ]);
+    assert_eq!(
+        std::fs::read(d.join("serial2.out")).unwrap(),
+        b"\x00serial-0042\xff"
+    );
 
     // Delete: a label naming a pair is ambiguous without --all; a certificate alone is not.
     let err = e.fails(
