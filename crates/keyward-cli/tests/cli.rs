@@ -1,4 +1,5 @@
-//! End-to-end tests of the `keyward` binary against Keyward's module and SoftHSMv2: tokens,
+//! End-to-end tests of the `keyward` binary against Keyward's module (embedded and through
+//! keywardd) and SoftHSMv2: tokens,
 //! PINs, key generation, listing, export checked with the openssl command, import with
 //! CKA_ID links, deletion, and the documented exit codes.
 
@@ -392,7 +393,7 @@ fn error_codes(e: &Env) {
     c.arg("--module")
         .arg(&e.module)
         .args(["list", &uri, "--login", "--json"]);
-    c.env("KEYWARD_PIN", USER_PIN);
+    c.env("KEYWARD_PIN", USER_PIN).env_remove("KEYWARD_SOCKET");
     for (k, v) in &e.vars {
         c.env(k, v);
     }
@@ -479,24 +480,20 @@ mod keyward_module {
         ("generic:256", "generic:256"),
     ];
 
-    #[test]
-    fn generate_list_export() {
-        super::generate_list_export(&Env::keyward(), TYPES);
+    fn generate_list_export(mode: Mode) {
+        super::generate_list_export(&Env::keyward_in(mode), TYPES);
     }
 
-    #[test]
-    fn import_and_delete() {
-        super::import_and_delete(&Env::keyward());
+    fn import_and_delete(mode: Mode) {
+        super::import_and_delete(&Env::keyward_in(mode));
     }
 
-    #[test]
-    fn error_codes() {
-        super::error_codes(&Env::keyward());
+    fn error_codes(mode: Mode) {
+        super::error_codes(&Env::keyward_in(mode));
     }
 
-    #[test]
-    fn slots_tokens_and_mechanisms() {
-        let e = Env::keyward();
+    fn slots_tokens_and_mechanisms(mode: Mode) {
+        let mut e = Env::keyward_in(mode);
         assert!(e.keyward);
         let uri = e.token("info");
         let slots: Value = serde_json::from_str(&e.ok(&["slots", "--json"])).unwrap();
@@ -533,11 +530,28 @@ mod keyward_module {
                 .unwrap()
                 .contains(&Value::from("sign"))
         );
+        match mode {
+            // The engine is in keyward itself: no daemon, and the token is still there.
+            Mode::Embedded => {
+                assert!(e.daemon.is_none());
+                let tokens: Value =
+                    serde_json::from_str(&e.ok(&["token", "list", "--json"])).unwrap();
+                assert_eq!(tokens[0]["uri"], uri.as_str());
+            }
+            // Everything above went through keywardd: without it the module cannot start.
+            Mode::Daemon => {
+                e.stop_daemon();
+                let err = e.fails(&["slots", "--json"], 4);
+                assert!(
+                    err.contains("CKR_DEVICE_ERROR") && err.contains("keyward daemon"),
+                    "{err}"
+                );
+            }
+        }
     }
 
-    #[test]
-    fn completions_man_pages_and_help() {
-        let e = Env::keyward();
+    fn completions_man_pages_and_help(mode: Mode) {
+        let e = Env::keyward_in(mode);
         let bash = e.ok(&["completions", "bash"]);
         assert!(bash.contains("keyward") && bash.contains("generate"));
         e.ok(&["man", &e.p("man")]);
@@ -552,6 +566,64 @@ mod keyward_module {
         );
         let help = e.ok(&["key", "generate", "--help"]);
         assert!(help.contains("keyward key generate ec:p256"), "{help}");
+    }
+
+    mod embedded {
+        use super::Mode;
+
+        #[test]
+        fn generate_list_export() {
+            super::generate_list_export(Mode::Embedded);
+        }
+
+        #[test]
+        fn import_and_delete() {
+            super::import_and_delete(Mode::Embedded);
+        }
+
+        #[test]
+        fn error_codes() {
+            super::error_codes(Mode::Embedded);
+        }
+
+        #[test]
+        fn slots_tokens_and_mechanisms() {
+            super::slots_tokens_and_mechanisms(Mode::Embedded);
+        }
+
+        #[test]
+        fn completions_man_pages_and_help() {
+            super::completions_man_pages_and_help(Mode::Embedded);
+        }
+    }
+
+    mod daemon {
+        use super::Mode;
+
+        #[test]
+        fn generate_list_export() {
+            super::generate_list_export(Mode::Daemon);
+        }
+
+        #[test]
+        fn import_and_delete() {
+            super::import_and_delete(Mode::Daemon);
+        }
+
+        #[test]
+        fn error_codes() {
+            super::error_codes(Mode::Daemon);
+        }
+
+        #[test]
+        fn slots_tokens_and_mechanisms() {
+            super::slots_tokens_and_mechanisms(Mode::Daemon);
+        }
+
+        #[test]
+        fn completions_man_pages_and_help() {
+            super::completions_man_pages_and_help(Mode::Daemon);
+        }
     }
 }
 

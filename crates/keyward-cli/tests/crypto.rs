@@ -1,6 +1,6 @@
-//! End-to-end tests of keyward's crypto commands against Keyward's module and SoftHSMv2, each
-//! result checked by the openssl command: signatures, verification of openssl's signatures,
-//! AES-GCM and RSA-OAEP, digests, ECDH/X25519 agreement, CSRs and self-signed certificates.
+//! End-to-end tests of keyward's crypto commands against Keyward's module (embedded and through
+//! keywardd) and SoftHSMv2, each result checked by the openssl command: signatures, verification
+//! of openssl's signatures, AES-GCM and RSA-OAEP, digests, ECDH/X25519 agreement, CSRs and self-signed certificates.
 
 mod common;
 
@@ -594,10 +594,9 @@ fn csr_and_cert(e: &Env, types: &[&str]) {
 mod keyward_module {
     use super::*;
 
-    #[test]
-    fn sign_and_verify() {
+    fn sign_and_verify(mode: Mode) {
         super::sign_and_verify(
-            &Env::keyward(),
+            &Env::keyward_in(mode),
             &[
                 ("ec:p256", "sha256"),
                 ("ec:p384", "sha384"),
@@ -610,20 +609,17 @@ mod keyward_module {
         );
     }
 
-    #[test]
-    fn encrypt_and_decrypt() {
-        super::encrypt_and_decrypt(&Env::keyward(), "sha256");
+    fn encrypt_and_decrypt(mode: Mode) {
+        super::encrypt_and_decrypt(&Env::keyward_in(mode), "sha256");
     }
 
-    #[test]
-    fn digests() {
-        super::digests(&Env::keyward());
+    fn digests(mode: Mode) {
+        super::digests(&Env::keyward_in(mode));
     }
 
-    #[test]
-    fn derive() {
+    fn derive(mode: Mode) {
         super::derive(
-            &Env::keyward(),
+            &Env::keyward_in(mode),
             &[
                 ("ec:p256", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256"),
                 ("ec:p384", "-algorithm EC -pkeyopt ec_paramgen_curve:P-384"),
@@ -632,17 +628,15 @@ mod keyward_module {
         );
     }
 
-    #[test]
-    fn csr_and_cert() {
+    fn csr_and_cert(mode: Mode) {
         super::csr_and_cert(
-            &Env::keyward(),
+            &Env::keyward_in(mode),
             &["ec:p256", "ec:p384", "ec:p521", "rsa:2048", "ed25519"],
         );
     }
 
-    #[test]
-    fn help_has_examples() {
-        let e = Env::keyward();
+    fn help_has_examples(mode: Mode) {
+        let e = Env::keyward_in(mode);
         for (cmd, want) in [
             (vec!["sign", "--help"], "keyward sign 'pkcs11:"),
             (vec!["verify", "--help"], "keyward verify 'pkcs11:"),
@@ -663,6 +657,74 @@ mod keyward_module {
             e.ok(&["--help"])
                 .contains("6  the signature does not verify")
         );
+    }
+
+    mod embedded {
+        use super::Mode;
+
+        #[test]
+        fn sign_and_verify() {
+            super::sign_and_verify(Mode::Embedded);
+        }
+
+        #[test]
+        fn encrypt_and_decrypt() {
+            super::encrypt_and_decrypt(Mode::Embedded);
+        }
+
+        #[test]
+        fn digests() {
+            super::digests(Mode::Embedded);
+        }
+
+        #[test]
+        fn derive() {
+            super::derive(Mode::Embedded);
+        }
+
+        #[test]
+        fn csr_and_cert() {
+            super::csr_and_cert(Mode::Embedded);
+        }
+
+        #[test]
+        fn help_has_examples() {
+            super::help_has_examples(Mode::Embedded);
+        }
+    }
+
+    mod daemon {
+        use super::Mode;
+
+        #[test]
+        fn sign_and_verify() {
+            super::sign_and_verify(Mode::Daemon);
+        }
+
+        #[test]
+        fn encrypt_and_decrypt() {
+            super::encrypt_and_decrypt(Mode::Daemon);
+        }
+
+        #[test]
+        fn digests() {
+            super::digests(Mode::Daemon);
+        }
+
+        #[test]
+        fn derive() {
+            super::derive(Mode::Daemon);
+        }
+
+        #[test]
+        fn csr_and_cert() {
+            super::csr_and_cert(Mode::Daemon);
+        }
+
+        #[test]
+        fn help_has_examples() {
+            super::help_has_examples(Mode::Daemon);
+        }
     }
 }
 
