@@ -97,6 +97,7 @@ pub fn load(choice: &ModuleChoice) -> Result<Pkcs11> {
         Pkcs11::new(&path).map_err(|e| Error::ck(&format!("loading {}", path.display()), e))?;
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .map_err(|e| Error::ck(&format!("initialising {}", path.display()), e))?;
+    crate::raw::set_module(&path);
     Ok(p11)
 }
 

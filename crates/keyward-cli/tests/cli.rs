@@ -530,6 +530,36 @@ mod keyward_module {
                 .unwrap()
                 .contains(&Value::from("sign"))
         );
+        // Every mechanism is listed by its spec name, those cryptoki cannot name included.
+        let names: Vec<&str> = mechs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["mechanism"].as_str().unwrap())
+            .collect();
+        for m in [
+            "CKM_CHACHA20_POLY1305",
+            "CKM_CHACHA20_KEY_GEN",
+            "CKM_AES_KEY_WRAP_KWP",
+            "CKM_SHA3_256_HMAC",
+            "CKM_ECDSA_SHA3_256",
+        ] {
+            assert!(names.contains(&m), "{m} missing from {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.starts_with("0x")), "{names:?}");
+        let chacha = mechs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mechanism"] == "CKM_CHACHA20_POLY1305")
+            .unwrap();
+        assert_eq!(chacha["value"], 0x4021);
+        assert!(
+            chacha["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("message_encrypt"))
+        );
         match mode {
             // The engine is in keyward itself: no daemon, and the token is still there.
             Mode::Embedded => {

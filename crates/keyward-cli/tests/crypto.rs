@@ -1,6 +1,6 @@
 //! End-to-end tests of keyward's crypto commands against Keyward's module (embedded and through
 //! keywardd) and SoftHSMv2, each result checked by the openssl command: signatures, verification
-//! of openssl's signatures, AES-GCM and RSA-OAEP, digests, ECDH/X25519 agreement, CSRs and self-signed certificates.
+//! of openssl's signatures, AES-GCM, ChaCha20-Poly1305 and RSA-OAEP, digests, ECDH/X25519 agreement, CSRs and self-signed certificates.
 
 mod common;
 
@@ -268,42 +268,46 @@ fn sign_and_verify(e: &Env, types: &[(&str, &str)]) {
     );
 }
 
-/// AES-GCM round trips with the documented layout and refuses changed input; RSA-OAEP with
-/// hash `oaep` (SoftHSMv2 has only SHA-1) decrypts what openssl encrypted.
-fn encrypt_and_decrypt(e: &Env, oaep: &str) {
-    let mech = format!("rsa-oaep-{oaep}");
-    let uri = e.token("enc");
+/// An AEAD key (AES-GCM, ChaCha20-Poly1305) round-trips with the documented layout
+/// (nonce || ciphertext || tag) and refuses changed input or missing AAD.
+fn aead_round_trip(e: &Env, k: &str, mech: Option<&str>) {
     let pin = e.p("user.pin");
     let data = write(e, "plain", DATA);
-    let k = key(e, &uri, "aes:256", "aes", "encrypt");
-    for (out, aad) in [("c1", None), ("c2", Some(write(e, "aad", b"header v1")))] {
-        let mut args = vec![
+    let aad = write(e, "aad", b"header v1");
+    let with_mech = |mut args: Vec<String>| {
+        if let Some(m) = mech {
+            args.extend(["--mechanism".to_owned(), m.to_owned()]);
+        }
+        args
+    };
+    for (out, aad) in [("c1", None), ("c2", Some(&aad))] {
+        let mut args = with_mech(vec![
             "encrypt".to_owned(),
-            k.clone(),
+            k.to_owned(),
             "-i".into(),
             data.clone(),
             "-o".into(),
             e.p(out),
             "--pin-source".into(),
             pin.clone(),
-        ];
-        if let Some(a) = &aad {
+        ]);
+        if let Some(a) = aad {
             args.extend(["--aad".to_owned(), a.clone()]);
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         e.ok(&refs);
         assert_eq!(read(e, out).len(), 12 + DATA.len() + 16, "IV || ct || tag");
-        let mut dargs: Vec<String> = vec![
+        let mut dargs = with_mech(vec![
             "decrypt".into(),
-            k.clone(),
+            k.to_owned(),
             "-i".into(),
             e.p(out),
             "-o".into(),
             e.p(&format!("{out}.plain")),
             "--pin-source".into(),
             pin.clone(),
-        ];
-        if let Some(a) = &aad {
+        ]);
+        if let Some(a) = aad {
             dargs.extend(["--aad".to_owned(), a.clone()]);
         }
         let refs: Vec<&str> = dargs.iter().map(String::as_str).collect();
@@ -313,13 +317,72 @@ fn encrypt_and_decrypt(e: &Env, oaep: &str) {
     // A fresh IV each time.
     assert_ne!(read(e, "c1")[..12], read(e, "c2")[..12]);
     // The AAD is bound: decrypting c2 without it fails, and so does a flipped bit.
-    e.fails(&["decrypt", &k, "-i", &e.p("c2"), "--pin-source", &pin], 4);
+    e.fails(&["decrypt", k, "-i", &e.p("c2"), "--pin-source", &pin], 4);
     let mut bad = read(e, "c1");
     bad[20] ^= 1;
     let bad = write(e, "c1.bad", &bad);
-    e.fails(&["decrypt", &k, "-i", &bad, "--pin-source", &pin], 4);
+    e.fails(&["decrypt", k, "-i", &bad, "--pin-source", &pin], 4);
     let short = write(e, "short", &[0u8; 20]);
-    e.fails(&["decrypt", &k, "-i", &short, "--pin-source", &pin], 1);
+    e.fails(&["decrypt", k, "-i", &short, "--pin-source", &pin], 1);
+}
+
+/// AES-GCM and, where the module has it, ChaCha20-Poly1305 round trips; RSA-OAEP with hash
+/// `oaep` (SoftHSMv2 has only SHA-1) decrypts what openssl encrypted.
+fn encrypt_and_decrypt(e: &Env, oaep: &str, chacha: bool) {
+    let mech = format!("rsa-oaep-{oaep}");
+    let uri = e.token("enc");
+    let pin = e.p("user.pin");
+    let data = write(e, "plain", DATA);
+    let k = key(e, &uri, "aes:256", "aes", "encrypt");
+    aead_round_trip(e, &k, None);
+    aead_round_trip(e, &k, Some("aes-gcm"));
+    // A scheme that does not fit the key is a usage error, before any call.
+    let wrong = [
+        "encrypt",
+        &k,
+        "--mechanism",
+        "chacha20-poly1305",
+        "-i",
+        &data,
+        "--pin-source",
+        &pin,
+    ];
+    e.fails(&wrong, 1);
+    let generate = [
+        "key",
+        "generate",
+        "chacha20",
+        &format!("{uri};object=cc"),
+        "--pin-source",
+        &pin,
+    ];
+    if chacha {
+        e.ok(&generate);
+        let c = format!("{uri};object=cc");
+        let listed: serde_json::Value =
+            serde_json::from_str(&e.ok(&["list", &c, "--login", "--json", "--pin-source", &pin]))
+                .unwrap();
+        assert_eq!(listed[0]["key_type"], "chacha20", "{listed}");
+        aead_round_trip(e, &c, None);
+        aead_round_trip(e, &c, Some("chacha20-poly1305"));
+        e.fails(
+            &[
+                "encrypt",
+                &c,
+                "--mechanism",
+                "aes-gcm",
+                "-i",
+                &data,
+                "--pin-source",
+                &pin,
+            ],
+            1,
+        );
+    } else {
+        // The module lacks CKM_CHACHA20_KEY_GEN: its refusal is a PKCS#11 error.
+        let err = e.fails(&generate, 4);
+        assert!(err.contains("CKR_MECHANISM_INVALID"), "{err}");
+    }
 
     // RSA-OAEP (SHA-256, MGF1-SHA-256): openssl encrypts to the exported public key.
     let r = key(e, &uri, "rsa:2048", "rsa", "encrypt");
@@ -381,19 +444,6 @@ fn encrypt_and_decrypt(e: &Env, oaep: &str) {
         &pin,
     ]);
     assert_eq!(read(e, "oaep2.plain"), DATA);
-    e.fails(
-        &[
-            "encrypt",
-            &k,
-            "--mechanism",
-            "chacha20-poly1305",
-            "-i",
-            &data,
-            "--pin-source",
-            &pin,
-        ],
-        1,
-    );
 }
 
 /// The token's digests equal openssl's.
@@ -610,7 +660,7 @@ mod keyward_module {
     }
 
     fn encrypt_and_decrypt(mode: Mode) {
-        super::encrypt_and_decrypt(&Env::keyward_in(mode), "sha256");
+        super::encrypt_and_decrypt(&Env::keyward_in(mode), "sha256", true);
     }
 
     fn digests(mode: Mode) {
@@ -749,7 +799,7 @@ mod softhsm {
     #[test]
     fn encrypt_and_decrypt() {
         if let Some(e) = Env::softhsm() {
-            super::encrypt_and_decrypt(&e, "sha1");
+            super::encrypt_and_decrypt(&e, "sha1", false);
         }
     }
 

@@ -1,5 +1,5 @@
-//! `keyward encrypt URI`: encryption inside the token (AES-GCM for AES keys, RSA-OAEP for RSA
-//! public keys) and the formats `decrypt` reads back.
+//! `keyward encrypt URI`: encryption inside the token (AES-GCM for AES keys, ChaCha20-Poly1305
+//! for ChaCha20 keys, RSA-OAEP for RSA public keys) and the formats `decrypt` reads back.
 
 use std::path::PathBuf;
 
@@ -7,8 +7,9 @@ use clap::Args;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{KeyType, ObjectClass};
+use cryptoki::object::ObjectClass;
 use cryptoki::session::Session;
+use cryptoki_sys::{CK_KEY_TYPE, CKK_AES, CKK_CHACHA20, CKK_RSA};
 use keyward_uri::Pkcs11Uri;
 
 use super::sign;
@@ -22,8 +23,8 @@ Mechanisms (--mechanism), default by key type:
   rsa-oaep-sha256 (RSA keys; also rsa-oaep-sha1, rsa-oaep-sha384, rsa-oaep-sha512): OAEP with
     MGF1 over the same hash and an empty label; output = the bare ciphertext, as
     `openssl pkeyutl -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256` makes it.
-  chacha20-poly1305 is refused for now: cryptoki, the PKCS#11 binding of this tool, cannot
-    name CKM_CHACHA20_POLY1305.
+  chacha20-poly1305 (ChaCha20 keys): output = 12-byte random nonce || ciphertext || 16-byte
+    tag (RFC 8439); --aad as for aes-gcm.
 
 Examples:
   keyward encrypt 'pkcs11:token=device;object=storage' -i secrets.json -o secrets.enc
@@ -31,7 +32,7 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
-    /// The key: an AES secret key, or an RSA public key
+    /// The key: an AES or ChaCha20 secret key, or an RSA public key
     pub uri: String,
     /// Read the plaintext from FILE (default: stdin)
     #[arg(short, long, value_name = "FILE")]
@@ -42,7 +43,7 @@ pub struct EncryptArgs {
     /// The mechanism (default: by key type, see below)
     #[arg(long, value_name = "NAME")]
     pub mechanism: Option<String>,
-    /// Additional authenticated data for AES-GCM, read from FILE
+    /// Additional authenticated data for AES-GCM or ChaCha20-Poly1305, read from FILE
     #[arg(long, value_name = "FILE")]
     pub aad: Option<PathBuf>,
     /// Log in first (secret keys need it; it is done anyway when the URI finds no key
@@ -55,7 +56,15 @@ pub struct EncryptArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cipher {
     AesGcm,
+    ChaCha20Poly1305,
     RsaOaep(MechanismType),
+}
+
+impl Cipher {
+    /// Whether the scheme takes additional authenticated data.
+    pub fn is_aead(self) -> bool {
+        matches!(self, Cipher::AesGcm | Cipher::ChaCha20Poly1305)
+    }
 }
 
 pub const GCM_IV_LEN: usize = 12;
@@ -69,34 +78,33 @@ impl Cipher {
             "rsa-oaep-sha1" => Cipher::RsaOaep(MechanismType::SHA1),
             "rsa-oaep-sha384" => Cipher::RsaOaep(MechanismType::SHA384),
             "rsa-oaep-sha512" => Cipher::RsaOaep(MechanismType::SHA512),
-            "chacha20-poly1305" => {
-                return Err(Error::usage(
-                    "chacha20-poly1305: cryptoki 0.12, the PKCS#11 binding of this tool, cannot name CKM_CHACHA20_POLY1305; use another PKCS#11 client for ChaCha20 keys",
-                ));
-            }
+            "chacha20-poly1305" => Cipher::ChaCha20Poly1305,
             _ => {
                 return Err(Error::usage(format!(
-                    "unknown mechanism {name:?}: use aes-gcm or rsa-oaep-sha256 (sha1, sha384, sha512)"
+                    "unknown mechanism {name:?}: use aes-gcm, chacha20-poly1305 or rsa-oaep-sha256 (sha1, sha384, sha512)"
                 )));
             }
         })
     }
 
-    /// The named scheme checked against the key type, or the key type's default.
-    pub fn choose(name: Option<&str>, kt: Option<KeyType>) -> Result<Cipher> {
+    /// The named scheme checked against the key type (CKA_KEY_TYPE as a number: cryptoki
+    /// cannot name ChaCha20), or the key type's default.
+    pub fn choose(name: Option<&str>, kt: Option<CK_KEY_TYPE>) -> Result<Cipher> {
         let c = match (name, kt) {
             (Some(n), _) => Cipher::parse(n)?,
-            (None, Some(KeyType::AES)) => Cipher::AesGcm,
-            (None, Some(KeyType::RSA)) => Cipher::RsaOaep(MechanismType::SHA256),
+            (None, Some(CKK_AES)) => Cipher::AesGcm,
+            (None, Some(CKK_CHACHA20)) => Cipher::ChaCha20Poly1305,
+            (None, Some(CKK_RSA)) => Cipher::RsaOaep(MechanismType::SHA256),
             (None, _) => {
                 return Err(Error::usage(
-                    "this key cannot encrypt here: use an AES key (AES-GCM) or an RSA key (RSA-OAEP)",
+                    "this key cannot encrypt here: use an AES key (AES-GCM), a ChaCha20 key (ChaCha20-Poly1305) or an RSA key (RSA-OAEP)",
                 ));
             }
         };
         let fits = match c {
-            Cipher::AesGcm => kt == Some(KeyType::AES),
-            Cipher::RsaOaep(_) => kt == Some(KeyType::RSA),
+            Cipher::AesGcm => kt == Some(CKK_AES),
+            Cipher::ChaCha20Poly1305 => kt == Some(CKK_CHACHA20),
+            Cipher::RsaOaep(_) => kt == Some(CKK_RSA),
         };
         if !fits {
             return Err(Error::usage(format!("{c:?} does not fit this key")));
@@ -163,10 +171,12 @@ pub fn run(g: &Global, a: EncryptArgs) -> Result<()> {
         a.login,
         "public or secret key",
     )?;
-    let cipher = Cipher::choose(a.mechanism.as_deref(), select::key_type(&s, key.handle))?;
+    let cipher = Cipher::choose(a.mechanism.as_deref(), crate::raw::key_type(&s, key.handle))?;
     let aad = read_aad(a.aad.as_deref())?;
-    if !aad.is_empty() && cipher != Cipher::AesGcm {
-        return Err(Error::usage("--aad applies to AES-GCM only"));
+    if !aad.is_empty() && !cipher.is_aead() {
+        return Err(Error::usage(
+            "--aad applies to AES-GCM and ChaCha20-Poly1305 only",
+        ));
     }
     let data = crate::io::read_input(a.input.as_deref())?;
     let out = match cipher {
@@ -183,6 +193,15 @@ pub fn run(g: &Global, a: EncryptArgs) -> Result<()> {
             out.extend(ct);
             out
         }
+        Cipher::ChaCha20Poly1305 => {
+            let mut nonce = [0u8; GCM_IV_LEN];
+            openssl::rand::rand_bytes(&mut nonce)
+                .map_err(|e| Error::pkcs11(format!("making a random nonce: {e}")))?;
+            let ct = crate::raw::chacha20_poly1305(&s, key.handle, &nonce, &aad, &data, true)?;
+            let mut out = nonce.to_vec();
+            out.extend(ct);
+            out
+        }
         Cipher::RsaOaep(h) => s
             .encrypt(&Mechanism::RsaPkcsOaep(oaep(h)), key.handle, &data)
             .map_err(|e| Error::ck("encrypting with RSA-OAEP", e))?,
@@ -196,16 +215,18 @@ mod tests {
 
     #[test]
     fn defaults_and_refusals() {
+        assert_eq!(Cipher::choose(None, Some(CKK_AES)).unwrap(), Cipher::AesGcm);
         assert_eq!(
-            Cipher::choose(None, Some(KeyType::AES)).unwrap(),
-            Cipher::AesGcm
+            Cipher::choose(None, Some(CKK_CHACHA20)).unwrap(),
+            Cipher::ChaCha20Poly1305
         );
         assert_eq!(
-            Cipher::choose(None, Some(KeyType::RSA)).unwrap(),
+            Cipher::choose(None, Some(CKK_RSA)).unwrap(),
             Cipher::RsaOaep(MechanismType::SHA256)
         );
-        assert!(Cipher::choose(Some("aes-gcm"), Some(KeyType::RSA)).is_err());
-        assert!(Cipher::choose(None, Some(KeyType::EC)).is_err());
-        assert!(Cipher::parse("chacha20-poly1305").is_err());
+        assert!(Cipher::choose(Some("aes-gcm"), Some(CKK_RSA)).is_err());
+        assert!(Cipher::choose(Some("chacha20-poly1305"), Some(CKK_AES)).is_err());
+        assert!(Cipher::choose(None, Some(cryptoki_sys::CKK_EC)).is_err());
+        assert!(Cipher::choose(None, None).is_err());
     }
 }

@@ -14,8 +14,8 @@ pub enum KeyCmd {
     /// Generate a key pair or a secret key inside a token
     #[command(after_help = "\
 Key types: rsa:2048 rsa:3072 rsa:4096, ec:p256 ec:p384 ec:p521 ec:secp256k1, ed25519, ed448,
-x25519, x448, aes:128 aes:192 aes:256, generic:BITS (HMAC and derivation secrets); chacha20 is
-refused for now: cryptoki, the PKCS#11 binding, cannot name CKM_CHACHA20_KEY_GEN.
+x25519, x448, aes:128 aes:192 aes:256, chacha20 (256 bits, for ChaCha20-Poly1305),
+generic:BITS (HMAC and derivation secrets).
 
 Examples:
   keyward key generate ec:p256 'pkcs11:token=device;object=identity;id=%01'
@@ -369,11 +369,18 @@ pub fn generate_in(
                 tmpl.push(Attribute::KeyType(KeyType::GENERIC_SECRET));
                 Mechanism::GenericSecretKeyGen
             }
-            _ => {
-                return Err(Error::pkcs11(
-                    "chacha20: cryptoki 0.12, the PKCS#11 binding of this tool, cannot name CKM_CHACHA20_KEY_GEN; generate the key with another PKCS#11 client",
-                ));
+            Spec::ChaCha20 => {
+                // cryptoki cannot name CKM_CHACHA20_KEY_GEN; the key type and its 32 bytes
+                // follow from the mechanism.
+                let h = crate::raw::generate_key(
+                    s,
+                    cryptoki_sys::CKM_CHACHA20_KEY_GEN,
+                    &tmpl,
+                    &format!("generating a {spec_text} key"),
+                )?;
+                return Ok(vec![h]);
             }
+            _ => return Err(Error::usage("not a secret key type")),
         };
         let h = s
             .generate_key(&mech, &tmpl)

@@ -146,8 +146,12 @@ pub fn key_type_name(s: &Session, o: &Obj) -> String {
             ObjectClass::PRIVATE_KEY | ObjectClass::PUBLIC_KEY | ObjectClass::SECRET_KEY
         ) =>
         {
-            // cryptoki knows no ChaCha20 key type; a 256-bit secret it cannot name is one here.
-            "unknown".to_owned()
+            // Key types cryptoki cannot name, read as numbers.
+            match crate::raw::key_type(s, o.handle) {
+                Some(cryptoki_sys::CKK_CHACHA20) => "chacha20".to_owned(),
+                Some(n) => format!("{n:#x}"),
+                None => "unknown".to_owned(),
+            }
         }
         None => String::new(),
     }

@@ -3,6 +3,9 @@
 use clap::Args;
 use serde_json::json;
 
+use cryptoki::mechanism::MechanismType;
+use cryptoki_sys::*;
+
 use crate::error::{Error, Result};
 use crate::select::{App, Global, parse_uri};
 
@@ -29,43 +32,26 @@ pub fn run(g: &Global, a: MechanismsArgs) -> Result<()> {
                 .ok_or_else(|| Error::not_found("no slot holds a token"))?,
         },
     };
-    let list = app
-        .p11
-        .get_mechanism_list(slot)
-        .map_err(|e| Error::ck("listing mechanisms", e))?;
+    // Raw numbers: cryptoki drops mechanisms missing from its tables.
+    let list = crate::raw::mechanism_list(slot)?;
     let mut rows = Vec::new();
     let mut js = Vec::new();
     for m in list {
-        let info = app
-            .p11
-            .get_mechanism_info(slot, m)
-            .map_err(|e| Error::ck(&format!("reading information on {m}"), e))?;
+        let name = mechanism_name(m);
+        let info = crate::raw::mechanism_info(slot, m)?;
         let mut flags = Vec::new();
-        for (on, name) in [
-            (info.encrypt(), "encrypt"),
-            (info.decrypt(), "decrypt"),
-            (info.digest(), "digest"),
-            (info.sign(), "sign"),
-            (info.verify(), "verify"),
-            (info.generate(), "generate"),
-            (info.generate_key_pair(), "generate_key_pair"),
-            (info.wrap(), "wrap"),
-            (info.unwrap(), "unwrap"),
-            (info.derive(), "derive"),
-            (info.message_encrypt(), "message_encrypt"),
-            (info.message_decrypt(), "message_decrypt"),
-        ] {
-            if on {
-                flags.push(name);
+        for (bit, flag) in FLAGS {
+            if info.flags & bit != 0 {
+                flags.push(*flag);
             }
         }
-        let sizes = format!("{}-{}", info.min_key_size(), info.max_key_size());
-        rows.push(vec![m.to_string(), sizes, flags.join(",")]);
+        let sizes = format!("{}-{}", info.ulMinKeySize, info.ulMaxKeySize);
+        rows.push(vec![name.clone(), sizes, flags.join(",")]);
         js.push(json!({
-            "mechanism": m.to_string(),
-            "value": *m,
-            "min_key_size": info.min_key_size(),
-            "max_key_size": info.max_key_size(),
+            "mechanism": name,
+            "value": m,
+            "min_key_size": info.ulMinKeySize,
+            "max_key_size": info.ulMaxKeySize,
             "flags": flags,
         }));
     }
@@ -76,4 +62,110 @@ pub fn run(g: &Global, a: MechanismsArgs) -> Result<()> {
         &["MECHANISM", "KEY SIZES", "FLAGS"],
         &rows,
     ))
+}
+
+/// CK_MECHANISM_INFO flags and the words printed for them.
+const FLAGS: &[(CK_FLAGS, &str)] = &[
+    (CKF_ENCRYPT, "encrypt"),
+    (CKF_DECRYPT, "decrypt"),
+    (CKF_DIGEST, "digest"),
+    (CKF_SIGN, "sign"),
+    (CKF_SIGN_RECOVER, "sign_recover"),
+    (CKF_VERIFY, "verify"),
+    (CKF_VERIFY_RECOVER, "verify_recover"),
+    (CKF_GENERATE, "generate"),
+    (CKF_GENERATE_KEY_PAIR, "generate_key_pair"),
+    (CKF_WRAP, "wrap"),
+    (CKF_UNWRAP, "unwrap"),
+    (CKF_DERIVE, "derive"),
+    (CKF_MESSAGE_ENCRYPT, "message_encrypt"),
+    (CKF_MESSAGE_DECRYPT, "message_decrypt"),
+    (CKF_MULTI_MESSAGE, "multi_message"),
+    (CKF_EC_F_P, "ec_f_p"),
+    (CKF_EC_NAMEDCURVE, "ec_namedcurve"),
+    (CKF_EC_UNCOMPRESS, "ec_uncompress"),
+    (CKF_EC_COMPRESS, "ec_compress"),
+];
+
+/// The spec's name of a mechanism: cryptoki's when it knows it, else from the mechanisms it
+/// lacks, else the number in hex.
+pub fn mechanism_name(m: CK_MECHANISM_TYPE) -> String {
+    if let Ok(t) = MechanismType::try_from(m) {
+        return t.to_string();
+    }
+    match MISSING.iter().find(|(v, _)| *v == m) {
+        Some((_, name)) => (*name).to_owned(),
+        None => format!("{m:#x}"),
+    }
+}
+
+/// `(CKM_X, "CKM_X")` for each name given.
+macro_rules! names {
+    ($($m:ident),* $(,)?) => { &[$(($m, stringify!($m))),*] };
+}
+
+/// Standard mechanisms cryptoki 0.12 has no name for.
+const MISSING: &[(CK_MECHANISM_TYPE, &str)] = names![
+    CKM_SHA224,
+    CKM_SHA224_RSA_PKCS,
+    CKM_SHA224_RSA_PKCS_PSS,
+    CKM_SHA224_HMAC_GENERAL,
+    CKM_SHA512_224,
+    CKM_SHA512_224_HMAC,
+    CKM_SHA512_224_HMAC_GENERAL,
+    CKM_SHA512_256,
+    CKM_SHA512_256_HMAC,
+    CKM_SHA512_256_HMAC_GENERAL,
+    CKM_SHA_1_HMAC_GENERAL,
+    CKM_SHA256_HMAC_GENERAL,
+    CKM_SHA384_HMAC_GENERAL,
+    CKM_SHA512_HMAC_GENERAL,
+    CKM_SHA3_224,
+    CKM_SHA3_256,
+    CKM_SHA3_384,
+    CKM_SHA3_512,
+    CKM_SHA3_224_HMAC,
+    CKM_SHA3_256_HMAC,
+    CKM_SHA3_384_HMAC,
+    CKM_SHA3_512_HMAC,
+    CKM_SHA3_224_HMAC_GENERAL,
+    CKM_SHA3_256_HMAC_GENERAL,
+    CKM_SHA3_384_HMAC_GENERAL,
+    CKM_SHA3_512_HMAC_GENERAL,
+    CKM_SHA3_224_RSA_PKCS,
+    CKM_SHA3_256_RSA_PKCS,
+    CKM_SHA3_384_RSA_PKCS,
+    CKM_SHA3_512_RSA_PKCS,
+    CKM_SHA3_224_RSA_PKCS_PSS,
+    CKM_SHA3_256_RSA_PKCS_PSS,
+    CKM_SHA3_384_RSA_PKCS_PSS,
+    CKM_SHA3_512_RSA_PKCS_PSS,
+    CKM_PKCS5_PBKD2,
+    CKM_ECDSA_SHA224,
+    CKM_ECDSA_SHA3_224,
+    CKM_ECDSA_SHA3_256,
+    CKM_ECDSA_SHA3_384,
+    CKM_ECDSA_SHA3_512,
+    CKM_ECDH1_COFACTOR_DERIVE,
+    CKM_AES_CCM,
+    CKM_AES_CTS,
+    CKM_AES_CMAC_GENERAL,
+    CKM_AES_ECB_ENCRYPT_DATA,
+    CKM_AES_KEY_WRAP_KWP,
+    CKM_CHACHA20_KEY_GEN,
+    CKM_CHACHA20,
+    CKM_CHACHA20_POLY1305,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_cryptoki_then_the_table_then_hex() {
+        assert_eq!(mechanism_name(CKM_ECDSA), "CKM_ECDSA");
+        assert_eq!(mechanism_name(CKM_SHA3_256_HMAC), "CKM_SHA3_256_HMAC");
+        assert_eq!(mechanism_name(CKM_AES_KEY_WRAP_KWP), "CKM_AES_KEY_WRAP_KWP");
+        assert_eq!(mechanism_name(CKM_VENDOR_DEFINED + 7), "0x80000007");
+    }
 }

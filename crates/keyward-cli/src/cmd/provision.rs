@@ -324,7 +324,7 @@ fn spec_name(spec: Spec) -> String {
         Spec::X25519 => "x25519".to_owned(),
         Spec::X448 => "x448".to_owned(),
         Spec::Aes(b) => format!("aes:{b}"),
-        Spec::ChaCha20 => "unknown".to_owned(),
+        Spec::ChaCha20 => "chacha20".to_owned(),
         Spec::Generic(b) => format!("generic:{b}"),
     }
 }
