@@ -4,6 +4,8 @@
 // Each test binary uses its own subset of these.
 #![allow(dead_code)]
 
+pub mod apps;
+
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
