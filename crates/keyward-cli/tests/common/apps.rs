@@ -100,6 +100,19 @@ impl Device {
     /// certificate for `cn` (SANs DNS:localhost and IP:127.0.0.1, server and client TLS usage)
     /// and import it into the token under the same CKA_ID.
     pub fn key_with_cert(&self, spec: &str, label: &str, id_hex: &str, cn: &str) -> KeyCert {
+        self.key_with_cert_ext(spec, label, id_hex, cn, TLS_EXTENSIONS)
+    }
+
+    /// As [`Device::key_with_cert`], with the certificate's extensions given as an openssl
+    /// extension file's text.
+    pub fn key_with_cert_ext(
+        &self,
+        spec: &str,
+        label: &str,
+        id_hex: &str,
+        cn: &str,
+        extensions: &str,
+    ) -> KeyCert {
         let e = &self.e;
         let pin = e.p("user.pin");
         let uri = self.object_uri(label);
@@ -133,12 +146,7 @@ impl Device {
             &pin,
         ]);
         let ext = e.path(&format!("{label}.ext"));
-        std::fs::write(
-            &ext,
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-             extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .unwrap();
+        std::fs::write(&ext, extensions).unwrap();
         let cert = e.path(&format!("{label}.pem"));
         openssl(
             e.dir.path(),
@@ -205,6 +213,12 @@ impl Device {
         c
     }
 }
+
+/// A TLS server and client certificate for the loopback host.
+pub const TLS_EXTENSIONS: &str = "basicConstraints=CA:FALSE\n\
+    keyUsage=critical,digitalSignature,keyEncipherment\n\
+    extendedKeyUsage=serverAuth,clientAuth\n\
+    subjectAltName=DNS:localhost,IP:127.0.0.1\n";
 
 /// Usages `keyward key generate` accepts for a key type, enough for TLS.
 fn usage_for(spec: &str) -> &'static str {
