@@ -232,10 +232,30 @@ pub(crate) struct PkeyCtx(NonNull<sys::EVP_PKEY_CTX>);
 // SAFETY: an EVP_PKEY_CTX has no thread affinity; it is only ever used by its one owner.
 unsafe impl Send for PkeyCtx {}
 
+/// The key type's OID, another name the default provider registers for it. A name OpenSSL
+/// maps to a NID ("EC", "RSA", ...) makes EVP_PKEY_CTX_new_from_name prefer an ENGINE the host
+/// process made the default for that key type, in every library context: in a program that
+/// loaded libp11's pkcs11 engine as default (`openssl -engine pkcs11`, curl, nginx) the
+/// context would be the engine's legacy one, which cannot import a key from its components
+/// (nor generate one with our parameters). A dotted OID has no NID by name, so the key
+/// management is always fetched from our provider.
+fn provider_only_name(name: &'static std::ffi::CStr) -> &'static std::ffi::CStr {
+    match name.to_bytes() {
+        b"EC" => c"1.2.840.10045.2.1",
+        b"RSA" => c"1.2.840.113549.1.1.1",
+        b"X25519" => c"1.3.101.110",
+        b"X448" => c"1.3.101.111",
+        b"ED25519" => c"1.3.101.112",
+        b"ED448" => c"1.3.101.113",
+        _ => name,
+    }
+}
+
 impl PkeyCtx {
     /// A context for an algorithm by name (key generation, import).
     pub(crate) fn from_name(name: &'static std::ffi::CStr) -> Result<PkeyCtx> {
         let lib = libctx_ptr()?;
+        let name = provider_only_name(name);
         // SAFETY: `lib` is our live library context and `name` a static C string.
         let p = unsafe { sys::EVP_PKEY_CTX_new_from_name(lib, name.as_ptr(), std::ptr::null()) };
         NonNull::new(p)
