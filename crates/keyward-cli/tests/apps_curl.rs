@@ -25,7 +25,7 @@ fn engine_conf(d: &Device) -> PathBuf {
              [openssl_init]\nengines = engine_section\n\
              [engine_section]\npkcs11 = pkcs11_section\n\
              [pkcs11_section]\nengine_id = pkcs11\ndynamic_path = {ENGINE}\n\
-             MODULE_PATH = {}\ninit = 0\n",
+             MODULE_PATH = {}\ninit = 1\n",
             d.module().display()
         ),
     )

@@ -20,7 +20,8 @@ const ENGINE: &str = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
 const KEYS: [(&str, &str, &str); 2] = [("rsa:2048", "tls-rsa", "01"), ("ec:p256", "tls-ec", "02")];
 
 /// An OpenSSL configuration that loads libp11's engine with Keyward's module, and the PIN
-/// file the key URIs name.
+/// file the key URIs name. `init = 1` initialises the engine at start-up, which programs that
+/// only look the engine up (nginx) need.
 fn engine_conf(d: &Device) -> PathBuf {
     require(ENGINE);
     let conf = d.path("openssl-pkcs11.cnf");
@@ -31,7 +32,7 @@ fn engine_conf(d: &Device) -> PathBuf {
              [openssl_init]\nengines = engine_section\n\
              [engine_section]\npkcs11 = pkcs11_section\n\
              [pkcs11_section]\nengine_id = pkcs11\ndynamic_path = {ENGINE}\n\
-             MODULE_PATH = {}\ninit = 0\n",
+             MODULE_PATH = {}\ninit = 1\n",
             d.module().display()
         ),
     )
@@ -489,6 +490,112 @@ fn s_client_cert_in_token(mode: Mode) {
     }
 }
 
+/// nginx, stopped gracefully so that its worker exits with its master.
+struct Nginx(Server);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && matches!(self.0.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// nginx serves TLS with both its keys (RSA and EC) in the token, named as
+/// `engine:pkcs11:pkcs11:...`; its master loads them and its worker, a forked child, signs
+/// the handshakes. A plain `openssl s_client` picks each key by signature algorithm and
+/// verifies the chain against the test CA.
+fn nginx_keys_in_token(mode: Mode) {
+    let d = Device::new(mode);
+    let rsa = d.key_with_cert("rsa:2048", "nginx-rsa", "21", "localhost");
+    let ec = d.key_with_cert("ec:p256", "nginx-ec", "22", "localhost");
+    let conf = engine_conf(&d);
+    let dir = d.e.dir.path().display().to_string();
+    let port = free_port();
+    let nonce = format!("nginx-{}", std::process::id());
+    let mut site = format!(
+        "daemon off;\nmaster_process on;\nworker_processes 1;\n\
+         # The worker reaches the token storage (or the daemon's socket) of the test, owned by root.\n\
+         user root;\npid {dir}/nginx.pid;\nerror_log {dir}/nginx-error.log info;\n\
+         env KEYWARD_CONF;\nenv KEYWARD_SOCKET;\nenv OPENSSL_CONF;\n\
+         events {{ worker_connections 16; }}\n\
+         http {{\n  access_log {dir}/nginx-access.log;\n"
+    );
+    for t in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        site.push_str(&format!("  {t}_temp_path {dir}/nginx-{t};\n"));
+    }
+    site.push_str(&format!(
+        "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n"
+    ));
+    for k in [&rsa, &ec] {
+        site.push_str(&format!(
+            "    ssl_certificate {};\n    ssl_certificate_key \"engine:pkcs11:{}\";\n",
+            k.cert.display(),
+            key_uri(&d, k)
+        ));
+    }
+    site.push_str(&format!(
+        "    location / {{ return 200 \"{nonce} over $ssl_protocol\\n\"; }}\n  }}\n}}\n"
+    ));
+    std::fs::write(d.path("nginx.conf"), site).unwrap();
+    let mut c = d.command("nginx");
+    c.env("OPENSSL_CONF", &conf).args([
+        "-p",
+        &dir,
+        "-e",
+        &format!("{dir}/nginx-error.log"),
+        "-c",
+        &d.p("nginx.conf"),
+    ]);
+    let nginx = Nginx(Server::start(c, port, d.path("nginx.log")));
+
+    for (sigalgs, kind, max) in [
+        ("rsa_pss_rsae_sha256", "RSA-PSS", "-tls1_3"),
+        ("ecdsa_secp256r1_sha256", "ECDSA", "-tls1_3"),
+        ("RSA+SHA256", "RSA", "-tls1_2"),
+        ("ECDSA+SHA256", "ECDSA", "-tls1_2"),
+    ] {
+        let mut c = plain(&d);
+        c.args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            "localhost",
+            "-verify_hostname",
+            "localhost",
+            "-CAfile",
+            &d.ca.display().to_string(),
+            "-verify_return_error",
+            "-sigalgs",
+            sigalgs,
+            max,
+            "-ign_eof",
+        ]);
+        let o = client(
+            c,
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        );
+        let out = all_output(&o);
+        assert!(o.status.success(), "{out}\nnginx:\n{}", nginx.0.output());
+        assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+        assert!(
+            out.contains(&format!("Peer signature type: {kind}\n")),
+            "{sigalgs}: {out}"
+        );
+        let protocol = if max == "-tls1_3" {
+            "TLSv1.3"
+        } else {
+            "TLSv1.2"
+        };
+        assert!(out.contains(&format!("{nonce} over {protocol}")), "{out}");
+    }
+}
+
 /// The first PEM certificate after `marker` in `text`.
 fn pem_after(text: &str, marker: &str) -> String {
     let rest = &text[text.find(marker).unwrap()..];
@@ -501,5 +608,6 @@ both_modes!(
     req_csr_and_self_signed,
     dgst_and_pkeyutl_sign,
     s_server_key_in_token,
-    s_client_cert_in_token
+    s_client_cert_in_token,
+    nginx_keys_in_token
 );
