@@ -1,6 +1,8 @@
 //! The function lists and interfaces handed to applications (PKCS#11 3.0 §5.4:
 //! C_GetFunctionList, C_GetInterfaceList, C_GetInterface).
 
+use std::cell::UnsafeCell;
+
 use cryptoki_sys::*;
 
 use crate::functions::*;
@@ -189,19 +191,40 @@ unsafe impl Sync for Interface {}
 /// The interface name of both lists.
 pub(crate) const INTERFACE_NAME: &std::ffi::CStr = c"PKCS 11";
 
+/// A "PKCS 11" interface for `list`.
+const fn interface(list: *const std::ffi::c_void) -> CK_INTERFACE {
+    CK_INTERFACE {
+        pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut().cast(),
+        pFunctionList: list.cast_mut(),
+        flags: 0,
+    }
+}
+
 /// Our interfaces, in preference order: 3.0 first, so C_GetInterface(NULL, NULL, ..) gives it.
 pub(crate) static INTERFACES: [Interface; 2] = [
-    Interface(CK_INTERFACE {
-        pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut().cast(),
-        pFunctionList: (&raw const FUNCTION_LIST_3_0).cast_mut().cast(),
-        flags: 0,
-    }),
-    Interface(CK_INTERFACE {
-        pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut().cast(),
-        pFunctionList: (&raw const FUNCTION_LIST).cast_mut().cast(),
-        flags: 0,
-    }),
+    Interface(interface((&raw const FUNCTION_LIST_3_0).cast())),
+    Interface(interface((&raw const FUNCTION_LIST).cast())),
 ];
+
+/// The CK_INTERFACE structures C_GetInterface hands out, copies of [`INTERFACES`] in writable
+/// memory: some callers write to them (OpenSC's pkcs11-spy replaces pFunctionList with its own
+/// list), which faults on a read-only static. The module never reads them back.
+pub(crate) static HANDED_OUT: [HandedOut; 2] = [
+    HandedOut(UnsafeCell::new(interface(
+        (&raw const FUNCTION_LIST_3_0).cast(),
+    ))),
+    HandedOut(UnsafeCell::new(interface(
+        (&raw const FUNCTION_LIST).cast(),
+    ))),
+];
+
+/// A CK_INTERFACE a caller may write to.
+#[repr(transparent)]
+pub(crate) struct HandedOut(pub(crate) UnsafeCell<CK_INTERFACE>);
+
+// SAFETY: the module only hands out pointers to the cell and never reads or writes it, so
+// concurrent access is the callers' own; the pointers inside point to immutable statics.
+unsafe impl Sync for HandedOut {}
 
 /// The version of each interface, in the order of [`INTERFACES`].
 pub(crate) const INTERFACE_VERSIONS: [CK_VERSION; 2] = [

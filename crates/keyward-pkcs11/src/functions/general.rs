@@ -7,7 +7,7 @@ use keyward_core::{Code, Result};
 use crate::backend;
 use crate::ffi::out::{OutBuf, padded};
 use crate::ffi::{entry, guarded, ptr};
-use crate::lists::{FUNCTION_LIST, INTERFACE_NAME, INTERFACE_VERSIONS, INTERFACES};
+use crate::lists::{FUNCTION_LIST, HANDED_OUT, INTERFACE_NAME, INTERFACE_VERSIONS, INTERFACES};
 
 /// Check CK_C_INITIALIZE_ARGS: pReserved must be NULL; the four mutex callbacks all NULL or
 /// all set; callbacks without CKF_OS_LOCKING_OK would oblige us to lock through them, which
@@ -162,9 +162,9 @@ pub unsafe extern "C" fn C_GetInterface(
             .ok_or_else(|| {
                 Code::ArgumentsBad.err("no interface matches the name, version and flags")
             })?;
-        let iface = INTERFACES
+        let iface = HANDED_OUT
             .get(found)
-            .map(|i| (&raw const i.0).cast_mut())
+            .map(|i| i.0.get())
             .ok_or_else(|| Code::GeneralError.err("interface index out of range"))?;
         // SAFETY: checked non-NULL above; writable for a pointer by the caller's contract.
         unsafe { ptr::write(ppInterface, iface) }

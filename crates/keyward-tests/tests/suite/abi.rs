@@ -328,6 +328,36 @@ fn get_interface_defaults_to_3_0_and_selects_by_name_and_version() {
 }
 
 #[test]
+fn get_interface_returns_writable_memory() {
+    // OpenSC's pkcs11-spy replaces pFunctionList in the interface it is given; an interface in
+    // read-only memory makes every program run under the spy crash.
+    pkcs11();
+    if raw30().is_none() {
+        return;
+    }
+    let mut iface: *mut CK_INTERFACE = null_mut();
+    assert_ckr!(
+        call30!(C_GetInterface, null_mut(), null_mut(), &mut iface, 0),
+        CKR_OK
+    );
+    assert!(!iface.is_null());
+    // SAFETY: a valid interface; the same value is written back, so nothing changes unless the
+    // memory is read-only (then the write faults).
+    unsafe {
+        let list = std::ptr::read_volatile(&raw const (*iface).pFunctionList);
+        std::ptr::write_volatile(&raw mut (*iface).pFunctionList, list);
+    }
+    let mut again: *mut CK_INTERFACE = null_mut();
+    assert_ckr!(
+        call30!(C_GetInterface, null_mut(), null_mut(), &mut again, 0),
+        CKR_OK
+    );
+    // SAFETY: a valid interface pointing to a function list.
+    let v = unsafe { *((*again).pFunctionList as *const CK_VERSION) };
+    assert_eq!((v.major, v.minor), (3, 0));
+}
+
+#[test]
 fn every_function_is_exported_by_name() {
     pkcs11();
     if !is_keyward() {
