@@ -1,12 +1,15 @@
 //! The module's global state: the backend (`Arc<dyn Api>`) and the process that initialised it
 //! (PKCS#11 3.0 §5.4 C_Initialize/C_Finalize, SECURITY SESS-07).
 //!
-//! The holder is read-locked only long enough to clone the `Arc`, never around engine calls.
-//! A forked child sees CKR_CRYPTOKI_NOT_INITIALIZED until it calls C_Initialize, and never
+//! Calls read the holder through `arc_swap`, which writes no shared cache line: two threads
+//! calling at once do not contend here (a lock or an `Arc` clone per call would make every
+//! call of one thread invalidate a line the other reads). A forked child sees CKR_CRYPTOKI_NOT_INITIALIZED until it calls C_Initialize, and never
 //! drops the parent's state: its file descriptors and locks belong to the parent.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
+
+use arc_swap::ArcSwapOption;
 
 use keyward_core::api::Api;
 use keyward_core::{Code, Result};
@@ -17,17 +20,17 @@ struct State {
     pid: u64,
 }
 
-type Holder = RwLock<Option<State>>;
+type Holder = ArcSwapOption<State>;
 
 #[cfg(not(test))]
-static STATE: Holder = RwLock::new(None);
+static STATE: Holder = ArcSwapOption::const_empty();
 
 // Unit tests run many "processes" as threads of one test binary: each thread gets its own
 // holder, so tests never share module state and need no global synchronisation. The code
 // paths are the same; only the storage location differs.
 #[cfg(test)]
 thread_local! {
-    static STATE: Holder = const { RwLock::new(None) };
+    static STATE: Holder = const { ArcSwapOption::const_empty() };
 }
 
 /// Serialises C_Initialize and C_Finalize with each other (not with other calls).
@@ -74,13 +77,13 @@ fn this_pid() -> u64 {
 }
 
 /// The backend of this process, or CKR_CRYPTOKI_NOT_INITIALIZED.
-pub(crate) fn get() -> Result<Arc<dyn Api>> {
+pub(crate) fn with<R>(f: impl FnOnce(&dyn Api) -> Result<R>) -> Result<R> {
     with_holder(|h| {
-        // The critical sections below cannot panic, so a poisoned lock still holds
-        // consistent data.
-        let guard = h.read().unwrap_or_else(|e| e.into_inner());
+        // The guard keeps the state alive for the call, as an `Arc` clone would, without
+        // touching its shared reference count.
+        let guard = h.load();
         match guard.as_ref() {
-            Some(s) if s.pid == this_pid() => Ok(s.api.clone()),
+            Some(s) if s.pid == this_pid() => f(s.api.as_ref()),
             _ => Err(Code::CryptokiNotInitialized
                 .err("C_Initialize has not been called in this process")),
         }
@@ -92,19 +95,13 @@ pub(crate) fn get() -> Result<Arc<dyn Api>> {
 pub(crate) fn initialize(make: impl FnOnce() -> Result<Arc<dyn Api>>) -> Result<()> {
     let _serial = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
     let pid = this_pid();
-    let initialised_here = with_holder(|h| {
-        let guard = h.read().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().is_some_and(|s| s.pid == pid)
-    });
+    let initialised_here = with_holder(|h| h.load().as_ref().is_some_and(|s| s.pid == pid));
     if initialised_here {
         return Err(Code::CryptokiAlreadyInitialized.err("C_Initialize was already called"));
     }
     // Built without holding the state lock: opening tokens may take a while.
     let api = make()?;
-    let inherited = with_holder(|h| {
-        let mut guard = h.write().unwrap_or_else(|e| e.into_inner());
-        guard.replace(State { api, pid })
-    });
+    let inherited = with_holder(|h| h.swap(Some(Arc::new(State { api, pid }))));
     if let Some(parent) = inherited {
         tracing::debug!(
             parent_pid = parent.pid,
@@ -120,10 +117,10 @@ pub(crate) fn initialize(make: impl FnOnce() -> Result<Arc<dyn Api>>) -> Result<
 pub(crate) fn finalize() -> Result<()> {
     let _serial = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
     let pid = this_pid();
+    // LIFECYCLE serialises every writer of the holder, so the check and the swap agree.
     let taken = with_holder(|h| {
-        let mut guard = h.write().unwrap_or_else(|e| e.into_inner());
-        if guard.as_ref().is_some_and(|s| s.pid == pid) {
-            guard.take()
+        if h.load().as_ref().is_some_and(|s| s.pid == pid) {
+            h.swap(None)
         } else {
             None
         }
@@ -222,8 +219,11 @@ pub(crate) mod test_support {
     /// Pretend this thread's state was created by another process (as after fork()).
     pub(crate) fn pretend_forked() {
         with_holder(|h| {
-            if let Some(s) = h.write().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                s.pid = s.pid.wrapping_add(1);
+            if let Some(s) = h.load_full() {
+                h.store(Some(Arc::new(State {
+                    api: s.api.clone(),
+                    pid: s.pid.wrapping_add(1),
+                })));
             }
         });
     }

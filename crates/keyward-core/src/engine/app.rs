@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
+use arc_swap::ArcSwap;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
@@ -24,6 +25,7 @@ use crate::types::*;
 const MAX_SESSIONS: usize = 4096;
 
 /// Who is logged in to one token, and the master key that login unlocked.
+#[derive(Clone)]
 pub(crate) struct Login {
     pub who: Who,
     pub mk: Arc<MasterKey>,
@@ -113,13 +115,27 @@ impl Handles {
 /// One PKCS#11 application.
 pub struct Application {
     pub(crate) shared: Arc<Shared>,
-    sessions: RwLock<HandleMap<Arc<Mutex<Session>>>>,
+    /// Sessions spread over shards by handle, so threads working in different sessions take
+    /// different locks (one shared lock costs a cache-line transfer per call and thread).
+    sessions: [SessionShard; SESSION_SHARDS],
+    /// Serialises opening sessions (the handle counter and the MAX_SESSIONS check).
     next_session: Mutex<SessionHandle>,
     pub(crate) handles: RwLock<Handles>,
-    pub(crate) logins: RwLock<HashMap<CK_SLOT_ID, Login>>,
+    /// Read on nearly every call, written at login and logout: readers through `arc_swap`
+    /// write nothing shared; writers copy the small map under `logins_write`.
+    logins: ArcSwap<HashMap<CK_SLOT_ID, Login>>,
+    logins_write: Mutex<()>,
     /// The daemon client this application serves; `None` in embedded mode.
     peer: Option<Peer>,
 }
+
+/// Shards of an application's session table.
+const SESSION_SHARDS: usize = 16;
+
+/// One shard, alone on its cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+struct SessionShard(RwLock<HandleMap<Arc<Mutex<Session>>>>);
 
 /// A random starting point for an application's handles: a multiple of 64 below 2^30, so
 /// handles stay positive in a 32-bit CK_ULONG with room for a billion more.
@@ -144,13 +160,14 @@ impl Application {
         Application {
             peer,
             shared,
-            sessions: RwLock::new(HandleMap::default()),
+            sessions: Default::default(),
             next_session: Mutex::new(base),
             handles: RwLock::new(Handles {
                 next: base,
                 ..Handles::default()
             }),
-            logins: RwLock::new(HashMap::new()),
+            logins: ArcSwap::from_pointee(HashMap::new()),
+            logins_write: Mutex::new(()),
         }
     }
 
@@ -159,8 +176,36 @@ impl Application {
         self.peer.as_ref()
     }
 
+    fn shard(&self, h: SessionHandle) -> &RwLock<HandleMap<Arc<Mutex<Session>>>> {
+        // Handles are consecutive: neighbouring sessions land in different shards.
+        &self.sessions[(h as usize) % SESSION_SHARDS].0
+    }
+
+    /// Every session handle of this application.
+    fn session_handles(&self) -> Result<Vec<SessionHandle>> {
+        let mut v = Vec::new();
+        for shard in &self.sessions {
+            v.extend(shard.0.read().map_err(|_| poisoned())?.keys().copied());
+        }
+        Ok(v)
+    }
+
+    /// Change this application's logins: copy, edit, publish.
+    fn edit_logins<R>(&self, f: impl FnOnce(&mut HashMap<CK_SLOT_ID, Login>) -> R) -> Result<R> {
+        let _w = self.logins_write.lock().map_err(|_| poisoned())?;
+        let mut next = HashMap::clone(&self.logins.load());
+        let r = f(&mut next);
+        self.logins.store(Arc::new(next));
+        Ok(r)
+    }
+
+    /// The login to `slot`, if any.
+    pub(crate) fn login_of(&self, slot: CK_SLOT_ID) -> Option<Login> {
+        self.logins.load().get(&slot).cloned()
+    }
+
     pub(crate) fn session(&self, h: SessionHandle) -> Result<Arc<Mutex<Session>>> {
-        self.sessions
+        self.shard(h)
             .read()
             .map_err(|_| poisoned())?
             .get(&h)
@@ -170,12 +215,7 @@ impl Application {
 
     /// Who is logged in to `slot` in this application.
     pub(crate) fn who(&self, slot: CK_SLOT_ID) -> Result<Option<Who>> {
-        Ok(self
-            .logins
-            .read()
-            .map_err(|_| poisoned())?
-            .get(&slot)
-            .map(|l| l.who))
+        Ok(self.logins.load().get(&slot).map(|l| l.who))
     }
 
     pub(crate) fn actor(&self, slot: CK_SLOT_ID) -> Result<Actor> {
@@ -188,12 +228,7 @@ impl Application {
 
     /// The master key of this application's login to `slot`, if any.
     pub(crate) fn mk(&self, slot: CK_SLOT_ID) -> Result<Option<Arc<MasterKey>>> {
-        Ok(self
-            .logins
-            .read()
-            .map_err(|_| poisoned())?
-            .get(&slot)
-            .map(|l| l.mk.clone()))
+        Ok(self.logins.load().get(&slot).map(|l| l.mk.clone()))
     }
 
     /// The token in `slot`; a token (or the free slot) this application's peer may not
@@ -239,11 +274,13 @@ impl Application {
     }
 
     fn sessions_of(&self, slot: CK_SLOT_ID) -> Result<Vec<(SessionHandle, Arc<Mutex<Session>>)>> {
-        let all = self.sessions.read().map_err(|_| poisoned())?;
         let mut v = Vec::new();
-        for (h, s) in all.iter() {
-            if s.lock().map_err(|_| poisoned())?.slot == slot {
-                v.push((*h, s.clone()));
+        for shard in &self.sessions {
+            let all = shard.0.read().map_err(|_| poisoned())?;
+            for (h, s) in all.iter() {
+                if s.lock().map_err(|_| poisoned())?.slot == slot {
+                    v.push((*h, s.clone()));
+                }
             }
         }
         Ok(v)
@@ -252,7 +289,7 @@ impl Application {
     /// End this application's login to `slot`: private handles become invalid for good,
     /// private session objects are destroyed, and active operations end.
     fn end_login(&self, slot: CK_SLOT_ID) -> Result<()> {
-        let login = self.logins.write().map_err(|_| poisoned())?.remove(&slot);
+        let login = self.edit_logins(|l| l.remove(&slot))?;
         let Some(login) = login else { return Ok(()) };
         {
             let mut handles = self.handles.write().map_err(|_| poisoned())?;
@@ -519,10 +556,7 @@ impl Application {
             if who == Who::User {
                 token.user_login(mk.clone())?;
             }
-            self.logins
-                .write()
-                .map_err(|_| poisoned())?
-                .insert(slot, Login { who, mk });
+            self.edit_logins(|l| l.insert(slot, Login { who, mk }))?;
             Ok(())
         }
     }
@@ -613,8 +647,8 @@ impl Api for Application {
 
     fn init_pin(&self, session: SessionHandle, pin: &[u8]) -> Result<()> {
         let (_s, token, slot) = self.token_of(session)?;
-        let mk = match self.logins.read().map_err(|_| poisoned())?.get(&slot) {
-            Some(Login { who: Who::So, mk }) => mk.clone(),
+        let mk = match self.login_of(slot) {
+            Some(Login { who: Who::So, mk }) => mk,
             _ => return Err(Code::UserNotLoggedIn.err("C_InitPIN needs a R/W SO session")),
         };
         self.check_pin_len(pin)?;
@@ -654,26 +688,31 @@ impl Api for Application {
                 Code::SessionReadWriteSoExists.err("the SO is logged in: only R/W sessions")
             );
         }
-        let mut sessions = self.sessions.write().map_err(|_| poisoned())?;
-        if sessions.len() >= MAX_SESSIONS {
+        // Held until the session is in its shard, so the count below cannot be overtaken.
+        let mut n = self.next_session.lock().map_err(|_| poisoned())?;
+        let mut open = 0;
+        for shard in &self.sessions {
+            open += shard.0.read().map_err(|_| poisoned())?.len();
+        }
+        if open >= MAX_SESSIONS {
             return Err(Code::SessionCount.err(format!("at most {MAX_SESSIONS} sessions")));
         }
-        let h = {
-            let mut n = self.next_session.lock().map_err(|_| poisoned())?;
-            *n += 1;
-            *n
-        };
+        *n += 1;
+        let h = *n;
         token.sessions.fetch_add(1, Ordering::SeqCst);
         if rw {
             token.rw_sessions.fetch_add(1, Ordering::SeqCst);
         }
-        sessions.insert(h, Arc::new(Mutex::new(Session::new(slot, token, rw))));
+        self.shard(h)
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(h, Arc::new(Mutex::new(Session::new(slot, token, rw))));
         Ok(h)
     }
 
     fn close_session(&self, session: SessionHandle) -> Result<()> {
         let s = self
-            .sessions
+            .shard(session)
             .write()
             .map_err(|_| poisoned())?
             .remove(&session)
@@ -1174,16 +1213,8 @@ impl Drop for Application {
     /// An application that goes away (C_Finalize, a daemon client disconnecting) closes its
     /// sessions and logs out, so shared token state is released.
     fn drop(&mut self) {
-        let slots: Vec<CK_SLOT_ID> = self
-            .logins
-            .read()
-            .map(|l| l.keys().copied().collect())
-            .unwrap_or_default();
-        let sessions: Vec<SessionHandle> = self
-            .sessions
-            .read()
-            .map(|s| s.keys().copied().collect())
-            .unwrap_or_default();
+        let slots: Vec<CK_SLOT_ID> = self.logins.load().keys().copied().collect();
+        let sessions: Vec<SessionHandle> = self.session_handles().unwrap_or_default();
         for h in sessions {
             let _ = self.close_session(h);
         }

@@ -12,10 +12,7 @@ use crate::backend;
 /// Run `f` with this process's backend. Before C_Initialize (or in a forked child that has not
 /// called it again) the result is CKR_CRYPTOKI_NOT_INITIALIZED and `f` does not run.
 pub(crate) fn entry(name: &'static str, f: impl FnOnce(&dyn Api) -> Result<()>) -> CK_RV {
-    guarded(name, || {
-        let api = backend::get()?;
-        f(api.as_ref())
-    })
+    guarded(name, || backend::with(f))
 }
 
 /// Run `f` under `catch_unwind`: a panic never crosses the C ABI, it becomes
