@@ -73,44 +73,7 @@ fn all_output(o: &Output) -> String {
 /// `openssl s_server -www` on loopback with a software key issued by the test CA (CN=localhost),
 /// requiring a client certificate from the test CA.
 fn server(d: &Device) -> (Server, u16) {
-    std::fs::write(
-        d.path("server.ext"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
-         subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run_ok(plain(d).args([
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-subj",
-        "/CN=localhost",
-        "-out",
-        "server.csr",
-    ]));
-    run_ok(plain(d).args([
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.pem",
-    ]));
+    d.software_server();
     let port = free_port();
     let mut c = plain(d);
     c.args([

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::apps::*;
@@ -192,55 +192,6 @@ fn certutil_signs_a_request_with_a_token_key(mode: Mode) {
     }
 }
 
-/// A software server key and certificate from the test CA, for openssl s_server.
-fn server_cert(d: &Device) -> (PathBuf, PathBuf) {
-    let dir = d.path("");
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-subj",
-            "/CN=localhost",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(
-        d.path("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-    (d.path("server.pem"), d.path("server.key"))
-}
-
 fn tstclnt_authenticates_with_a_token_key(mode: Mode) {
     let d = Device::new(mode);
     let rsa = d.key_with_cert("rsa:2048", "tls-rsa", "01", "nss-client-rsa");
@@ -265,7 +216,7 @@ fn tstclnt_authenticates_with_a_token_key(mode: Mode) {
 
     // The server requires a client certificate from the test CA and answers each line
     // reversed; CLOSE ends the connection.
-    let (cert, key) = server_cert(&d);
+    let (key, cert) = d.software_server();
     let port = free_port();
     require("openssl");
     let mut s = Command::new("openssl");

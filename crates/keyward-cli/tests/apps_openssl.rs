@@ -105,50 +105,6 @@ fn client(mut c: Command, input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// A software server key and certificate (CN=localhost) issued by the test CA.
-fn software_server(d: &Device) -> (String, String) {
-    let ext = d.path("server.ext");
-    std::fs::write(
-        &ext,
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
-         subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run_ok(plain(d).args([
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-subj",
-        "/CN=localhost",
-        "-out",
-        "server.csr",
-    ]));
-    run_ok(plain(d).args([
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &ext.display().to_string(),
-        "-out",
-        "server.pem",
-    ]));
-    (d.p("server.key"), d.p("server.pem"))
-}
-
 /// `openssl req` makes a CSR and a self-signed certificate with each token key; plain
 /// OpenSSL checks their signatures and finds the token's public key in them.
 fn req_csr_and_self_signed(mode: Mode) {
@@ -430,7 +386,11 @@ fn s_server_key_in_token(mode: Mode) {
 /// one whose key is in the token, and the server shows it back over the connection.
 fn s_client_cert_in_token(mode: Mode) {
     let d = Device::new(mode);
-    let (server_key, server_cert) = software_server(&d);
+    let (server_key, server_cert) = d.software_server();
+    let (server_key, server_cert) = (
+        server_key.display().to_string(),
+        server_cert.display().to_string(),
+    );
     for (spec, label, id) in KEYS {
         let cn = format!("device-client-{label}");
         let k = d.key_with_cert(spec, label, id, &cn);

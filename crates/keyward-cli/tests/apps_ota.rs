@@ -83,28 +83,11 @@ fn rauc_signs_a_bundle_in_the_token(mode: Mode) {
     assert_eq!(text(&spki), token_public);
 
     // Another keyring refuses it.
-    let other = d.p("other-ca.pem");
-    run_ok(d.command("openssl").args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "other-ca.key",
-        "-out",
-        &other,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=Other CA",
-    ]));
+    let other = make_ca(d.path("").as_path(), "other-ca", "Other CA");
     let refused = d
         .command("rauc")
         .arg("info")
-        .arg(format!("--keyring={other}"))
+        .arg(format!("--keyring={}", other.display()))
         .arg(&bundle)
         .output()
         .unwrap();

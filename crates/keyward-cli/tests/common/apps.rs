@@ -39,32 +39,7 @@ impl Device {
     pub fn new(mode: Mode) -> Device {
         let e = Env::keyward_in(mode);
         let token = e.token(TOKEN);
-        let dir = e.dir.path();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Keyward test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        let ca = e.path("ca.pem");
+        let ca = make_ca(e.dir.path(), "ca", "Keyward test CA");
         Device { e, token, ca }
     }
 
@@ -145,29 +120,7 @@ impl Device {
             "--pin-source",
             &pin,
         ]);
-        let ext = e.path(&format!("{label}.ext"));
-        std::fs::write(&ext, extensions).unwrap();
-        let cert = e.path(&format!("{label}.pem"));
-        openssl(
-            e.dir.path(),
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &ext.display().to_string(),
-                "-out",
-                &cert.display().to_string(),
-            ],
-        );
+        let cert = self.issue(label, &csr, extensions);
         e.ok(&[
             "import",
             &cert.display().to_string(),
@@ -195,6 +148,65 @@ impl Device {
         }
     }
 
+    /// Have the test CA issue `NAME.pem` from the request `csr` with `extensions` (an openssl
+    /// extension file's text).
+    pub fn issue(&self, name: &str, csr: &str, extensions: &str) -> PathBuf {
+        let ext = self.path(&format!("{name}.ext"));
+        std::fs::write(&ext, extensions).unwrap();
+        let cert = self.path(&format!("{name}.pem"));
+        openssl(
+            self.e.dir.path(),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext.display().to_string(),
+                "-out",
+                &cert.display().to_string(),
+            ],
+        );
+        cert
+    }
+
+    /// A software key (`server.key`) and certificate (`server.pem`, CN=localhost, server
+    /// auth) from the test CA, for the TLS peers that are not under test: (key, cert).
+    pub fn software_server(&self) -> (PathBuf, PathBuf) {
+        openssl(
+            self.e.dir.path(),
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-subj",
+                "/CN=localhost",
+                "-out",
+                "server.csr",
+            ],
+        );
+        let cert = self.issue(
+            "server",
+            &self.p("server.csr"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
+             subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        );
+        (self.path("server.key"), cert)
+    }
+
     /// A command for `program` that reaches this device's module: the module's configuration
     /// (and the daemon's socket) in its environment, the test directory as its working
     /// directory, and no PIN in its environment.
@@ -219,6 +231,36 @@ pub const TLS_EXTENSIONS: &str = "basicConstraints=CA:FALSE\n\
     keyUsage=critical,digitalSignature,keyEncipherment\n\
     extendedKeyUsage=serverAuth,clientAuth\n\
     subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+
+/// A self-signed CA with a software P-256 key: `dir/NAME.key` and `dir/NAME.pem`, returned.
+pub fn make_ca(dir: &Path, name: &str, cn: &str) -> PathBuf {
+    let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    dir.join(cert)
+}
 
 /// Usages `keyward key generate` accepts for a key type, enough for TLS.
 fn usage_for(spec: &str) -> &'static str {
